@@ -1,0 +1,6 @@
+//! tradehost: a host daemon for scripted trading.
+//!
+//! Modules in reading order: the pure vocabulary first, then the clock, configuration, storage,
+//! market data, the HTTP API, and the application that wires them together.
+
+pub mod domain;
