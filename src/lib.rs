@@ -4,3 +4,4 @@
 //! market data, the HTTP API, and the application that wires them together.
 
 pub mod domain;
+pub mod market;

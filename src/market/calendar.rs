@@ -1,0 +1,1 @@
+//! The US equity market calendar: sessions, holidays and early closes of NYSE.

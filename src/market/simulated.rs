@@ -1,0 +1,1 @@
+//! The simulated market: a seeded, deterministic feed of realistic intraday bars with cointegrated pairs.
