@@ -1,0 +1,232 @@
+//! Storage: the only module that speaks SQL, on SQLite (the embedded default) and PostgreSQL.
+//!
+//! One [`Store`] value wraps either pool. Where the dialects agree, a query is written once and run
+//! on whichever pool is present through [`on_pool!`]; where they differ (bulk inserts), each
+//! backend has its own statement. Both backends share column names and types: timestamps are
+//! BIGINT epoch milliseconds UTC, decimals are TEXT, JSON is TEXT.
+
+mod audit;
+mod bars;
+mod load_runs;
+mod quality;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use audit::AuditEntry;
+pub use bars::{BarInsert, BarQuery};
+pub use load_runs::{LoadRun, LoadRunStatus, LoadRunSummary};
+pub use quality::{QualityIssue, Severity};
+
+use crate::config::DatabaseLocation;
+
+/// Storage failures. Messages never contain credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database refused or failed a query, or the connection broke.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed or the database has migrations this binary does not know.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite file's folder could not be created.
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A stored value does not parse back into its domain type: the row was written by something
+    /// other than this store, or by a newer version.
+    #[error("corrupt value in {table}.{column}: {message}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// What did not parse.
+        message: String,
+    },
+}
+
+/// A shorthand for store results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which database is behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The database handle shared by the whole host. Cloning shares the pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// Runs the same expression with `$pool` bound to whichever pool the store has. Each arm is
+/// compiled separately, so the body may use anything both `SqlitePool` and `PgPool` support.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Opens the database (creating a SQLite file and its folder if needed). Does not migrate.
+    pub async fn connect(location: &DatabaseLocation, max_connections: u32) -> Result<Self> {
+        let backend = match location {
+            DatabaseLocation::Sqlite(path) => {
+                if let Some(folder) = path
+                    .parent()
+                    .filter(|folder| !folder.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(folder).map_err(|source| Error::Folder {
+                        path: folder.to_path_buf(),
+                        source,
+                    })?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    // WAL lets readers run beside the one writer; NORMAL sync in WAL mode keeps every
+                    // committed transaction across a process crash (only an OS crash can lose the
+                    // last ones), at a fraction of FULL's fsync cost.
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    .connect_with(options)
+                    .await?;
+                Backend::Sqlite(pool)
+            }
+            DatabaseLocation::Postgres(url) => {
+                let options = PgConnectOptions::from_str(url)?.application_name("tradehost");
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                Backend::Postgres(pool)
+            }
+        };
+        Ok(Self { backend })
+    }
+
+    /// Opens the database and applies pending migrations: what the daemon does at start.
+    pub async fn open(location: &DatabaseLocation, max_connections: u32) -> Result<Self> {
+        let store = Self::connect(location, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations and returns the versions applied now. PostgreSQL takes an
+    /// advisory lock meanwhile, so several daemons starting together migrate once.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        let before = self.applied_migrations().await;
+        match &self.backend {
+            Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        let after = self.applied_migrations().await;
+        Ok(after
+            .into_iter()
+            .filter(|version| !before.contains(version))
+            .collect())
+    }
+
+    /// The migration versions recorded as applied; empty before the first migration (when sqlx's
+    /// bookkeeping table does not exist yet).
+    async fn applied_migrations(&self) -> Vec<i64> {
+        let versions = on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(pool)
+            .await
+        });
+        versions.unwrap_or_default()
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Runs a trivial query and reports how long the round trip took.
+    pub async fn ping(&self) -> Result<Duration> {
+        let started = Instant::now();
+        on_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
+        Ok(started.elapsed())
+    }
+
+    /// Waits for open connections to finish and closes the pool (SQLite checkpoints its WAL).
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await);
+    }
+}
+
+/// Milliseconds since the epoch, the storage form of every timestamp.
+pub(crate) fn to_millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+/// The inverse of [`to_millis`]; out-of-range values are corrupt rows.
+pub(crate) fn from_millis(
+    table: &'static str,
+    column: &'static str,
+    millis: i64,
+) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(millis).ok_or_else(|| Error::Corrupt {
+        table,
+        column,
+        message: format!("{millis} is not a timestamp"),
+    })
+}
+
+/// Parses a stored text value back into its domain type.
+pub(crate) fn parse_column<T: FromStr>(
+    table: &'static str,
+    column: &'static str,
+    text: &str,
+) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|error: T::Err| Error::Corrupt {
+        table,
+        column,
+        message: format!("`{text}`: {error}"),
+    })
+}
