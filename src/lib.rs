@@ -1,10 +1,19 @@
 //! tradehost: a host daemon for scripted trading.
 //!
-//! Modules in reading order: the pure vocabulary first, then the clock, configuration, storage,
-//! market data, the HTTP API, and the application that wires them together.
+//! Modules in reading order: the pure vocabulary (`domain`), the injected clock, configuration,
+//! storage, market data providers, ingestion into the store, the HTTP API, the application that
+//! wires them together, and the command line.
+
+pub mod domain;
 
 pub mod clock;
 pub mod config;
-pub mod domain;
-pub mod market;
 pub mod store;
+pub mod telemetry;
+
+pub mod ingest;
+pub mod market;
+
+pub mod api;
+pub mod app;
+pub mod cli;

@@ -1,0 +1,141 @@
+//! The daemon: opens the store, starts the clock, the simulated feed and the API, and owns the one
+//! shutdown signal they all obey.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{ApiState, router};
+use crate::clock::Clock;
+use crate::config::{ClockKind, Settings};
+use crate::ingest::feed::Feed;
+use crate::market::simulated::{SimulatedConfig, SimulatedMarket};
+use crate::store::{AuditEntry, Store};
+
+/// How long a stop waits for tasks to finish their current work before giving up on them.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running daemon.
+pub struct Daemon {
+    address: SocketAddr,
+    store: Store,
+    clock: Clock,
+    shutdown: CancellationToken,
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+/// Starts every part of the daemon and returns once the API is listening.
+pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
+    let config = &settings.config;
+    let store = Store::open(&settings.database, config.database.max_connections)
+        .await
+        .with_context(|| format!("opening the database at {}", settings.database))?;
+    tracing::info!(database = %settings.database, backend = ?store.backend(), "database ready");
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let clock = match config.clock.mode {
+        ClockKind::Real => Clock::real(),
+        ClockKind::Simulated => {
+            // The clock stays paused until the feed knows where the stored history ends, so a
+            // restart continues from there rather than from the configured start.
+            let clock = Clock::manual(config.clock.start);
+            let market = SimulatedMarket::new(SimulatedConfig { seed: config.market.seed, ..SimulatedConfig::default() });
+            let feed = Feed::resume(store.clone(), clock.clone(), market, config.clock.start)
+                .await
+                .context("resuming the simulated feed")?;
+            clock.set(feed.stored_until().max(config.clock.start));
+            clock.set_speed(config.clock.speed);
+            tracing::info!(now = %clock.now(), speed = config.clock.speed, "simulated clock started");
+            let token = shutdown.clone();
+            tasks.push(("feed", tokio::spawn(async move { Ok(feed.run(token).await?) })));
+            clock
+        }
+    };
+
+    let listener = tokio::net::TcpListener::bind(config.server.bind)
+        .await
+        .with_context(|| format!("listening on {}", config.server.bind))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    let app = router(ApiState::new(store.clone(), clock.clone()));
+    let token = shutdown.clone();
+    tasks.push((
+        "api",
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await
+                .context("serving the API")
+        }),
+    ));
+    tracing::info!(%address, "api listening");
+    record(&store, &clock, "daemon.start", json!({ "address": address.to_string(), "version": env!("CARGO_PKG_VERSION") })).await;
+    Ok(Daemon { address, store, clock, shutdown, tasks })
+}
+
+impl Daemon {
+    /// Where the API listens (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The daemon's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The daemon's store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Resolves when a task stopped on its own (an error) — the caller should then stop the rest.
+    pub async fn failed(&mut self) -> &'static str {
+        loop {
+            for (name, task) in &self.tasks {
+                if task.is_finished() {
+                    return name;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Signals every task to stop, waits for them to finish their current work, and closes the
+    /// store. Errors of individual tasks are logged and returned as the first one.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        tracing::info!("stopping");
+        self.shutdown.cancel();
+        let mut first_error = None;
+        for (name, task) in self.tasks {
+            let outcome = tokio::time::timeout(STOP_TIMEOUT, task).await;
+            let error = match outcome {
+                Ok(Ok(Ok(()))) => None,
+                Ok(Ok(Err(error))) => Some(error),
+                Ok(Err(panic)) => Some(anyhow::anyhow!("{name} panicked: {panic}")),
+                Err(_) => Some(anyhow::anyhow!("{name} did not stop within {STOP_TIMEOUT:?}")),
+            };
+            if let Some(error) = error {
+                tracing::error!(task = name, error = format!("{error:#}"), "task ended with an error");
+                first_error.get_or_insert(error);
+            }
+        }
+        record(&self.store, &self.clock, "daemon.stop", json!({ "clean": first_error.is_none(), "real_time": Utc::now() })).await;
+        self.store.close().await;
+        tracing::info!("stopped");
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Audits a lifecycle event; a failure to audit is logged, never fatal to the daemon.
+async fn record(store: &Store, clock: &Clock, action: &str, details: serde_json::Value) {
+    let entry = AuditEntry { at: clock.now(), actor: "daemon".into(), action: action.into(), subject: None, details };
+    if let Err(error) = store.audit(&entry).await {
+        tracing::warn!(%error, action, "could not write the audit log");
+    }
+}

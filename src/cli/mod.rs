@@ -1,0 +1,195 @@
+//! The command line: the only module that knows clap. Each subcommand loads configuration, sets up
+//! logging and calls into the library.
+
+mod ingest;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, LogFormat, Overrides, Settings, Sources};
+use crate::store::Store;
+use crate::telemetry;
+
+/// A host daemon for scripted trading: Rust supplies market data, brokers, risk and storage;
+/// Rhai scripts hold the trading logic.
+#[derive(Debug, Parser)]
+#[command(name = "tradehost", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalOptions,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+struct GlobalOptions {
+    /// The project folder; relative paths in the configuration are resolved against it.
+    #[arg(long, global = true, env = "TRADEHOST_ROOT", default_value = ".")]
+    root: PathBuf,
+    /// The configuration folder [default: <root>/config].
+    #[arg(long, global = true, env = "TRADEHOST_CONFIG_DIR")]
+    config_dir: Option<PathBuf>,
+    /// Also read <config dir>/<ENV>.toml, e.g. `production`.
+    #[arg(long = "env", global = true, env = "TRADEHOST_ENV")]
+    environment: Option<String>,
+    /// The database: sqlite:PATH or postgres://… (overrides configuration and DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Log lines as readable text or as JSON objects.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormatArgument>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormatArgument {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: database, clock, market feed and API, until Ctrl-C or SIGTERM.
+    Run(RunOptions),
+    /// Load market data into the database.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Database maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// Options of `tradehost run`.
+#[derive(Debug, Args)]
+struct RunOptions {
+    /// Listen on this address (port 0 picks a free port) [default: server.bind, 127.0.0.1:8080].
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+    /// Run simulated time this many times faster than real time (simulated clock only).
+    #[arg(long)]
+    speed: Option<f64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum IngestCommand {
+    /// Import bars from CSV files: Yahoo-style OHLCV, date + time intraday, or wide close-only
+    /// files with one column per symbol. Bad rows are reported one by one; good rows are stored.
+    /// Importing the same file again adds nothing.
+    Csv(ingest::CsvArguments),
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Create the database if needed and apply pending migrations.
+    Migrate,
+}
+
+/// Parses the command line and runs the command; the process's whole life.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let (bind, speed) = match &cli.command {
+        Command::Run(options) => (options.bind, options.speed),
+        _ => (None, None),
+    };
+    let overrides = Overrides {
+        bind,
+        speed,
+        database_url: cli.global.database_url.clone(),
+        log_format: cli.global.log_format.map(|format| match format {
+            LogFormatArgument::Text => LogFormat::Text,
+            LogFormatArgument::Json => LogFormat::Json,
+        }),
+    };
+    let sources = Sources {
+        root: cli.global.root.clone(),
+        config_dir: cli.global.config_dir.clone(),
+        environment: cli.global.environment.clone(),
+    };
+    let settings = config::load(&sources, &overrides).context("invalid configuration")?;
+    let _logs = telemetry::init(&settings.config.log, settings.log_dir().as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run(_) => run_daemon(&settings).await,
+            Command::Ingest(IngestCommand::Csv(arguments)) => ingest::csv(&settings, &arguments).await,
+            Command::Db(DbCommand::Migrate) => migrate(&settings).await,
+        }
+    })
+}
+
+async fn run_daemon(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let mut daemon = crate::app::start(settings).await?;
+    tokio::select! {
+        signal = shutdown_signal() => tracing::info!(signal, "shutdown requested"),
+        task = daemon.failed() => tracing::error!(task, "a daemon task stopped unexpectedly"),
+    }
+    daemon.stop().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, naming which.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the daemon");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&settings.database, 1)
+        .await
+        .with_context(|| format!("opening the database at {}", settings.database))?;
+    let applied = store.migrate().await?;
+    if applied.is_empty() {
+        println!("{}: up to date", settings.database);
+    } else {
+        let versions: Vec<String> = applied.iter().map(ToString::to_string).collect();
+        println!("{}: applied migrations {}", settings.database, versions.join(", "));
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,113 @@
+//! The live feed: stores the simulated market's bars as (simulated) time passes.
+//!
+//! Each wake-up stores every bar that has completed since the last one, in one transaction, then
+//! sleeps on the host clock until the next bar completes (or the next session opens). A restart
+//! resumes from the last stored bar of each symbol, so the series continues without a gap or a
+//! duplicate, and the simulated market makes the same bars it would have made without the stop.
+
+use chrono::{DateTime, Duration, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::domain::Timeframe;
+use crate::market::calendar::UsEquityCalendar;
+use crate::market::simulated::SimulatedMarket;
+use crate::store::Store;
+
+/// The source name stored with simulated bars.
+pub const SOURCE: &str = "simulated";
+
+/// Caps one catch-up write, so a clock far ahead (a high `--speed`, a long pause) is stored in
+/// bounded transactions and a stop request is noticed between them.
+const MAX_BATCH: Duration = Duration::days(5);
+
+/// The simulated feed and where it has got to.
+pub struct Feed {
+    store: Store,
+    clock: Clock,
+    market: SimulatedMarket,
+    calendar: UsEquityCalendar,
+    /// Every bar starting before this time is stored.
+    stored_until: DateTime<Utc>,
+}
+
+impl Feed {
+    /// Prepares a feed whose market resumes from the last stored bar of its symbols, or starts at
+    /// `start` on an empty database. Returns the feed and the time the clock should start from.
+    pub async fn resume(
+        store: Store,
+        clock: Clock,
+        mut market: SimulatedMarket,
+        start: DateTime<Utc>,
+    ) -> crate::store::Result<Self> {
+        let last = store.last_bars(&market.symbols(), Timeframe::MINUTE).await?;
+        let stored_until = match last.values().map(|bar| bar.time).max() {
+            Some(last_time) => {
+                let closes = last.iter().map(|(symbol, bar)| (symbol.clone(), bar.close)).collect();
+                market.resume(&closes, last_time);
+                last_time + Timeframe::MINUTE.nominal_duration()
+            }
+            None => start,
+        };
+        Ok(Self { store, clock, market, calendar: UsEquityCalendar, stored_until })
+    }
+
+    /// Every bar starting before this time is stored.
+    pub fn stored_until(&self) -> DateTime<Utc> {
+        self.stored_until
+    }
+
+    /// Stores every bar completed by now and returns how many were new.
+    pub async fn catch_up(&mut self) -> crate::store::Result<u64> {
+        let mut stored = 0;
+        loop {
+            let now = Timeframe::MINUTE.floor_intraday(self.clock.now());
+            if now <= self.stored_until {
+                return Ok(stored);
+            }
+            let until = now.min(self.stored_until + MAX_BATCH);
+            let bars = self.market.bars_between(self.stored_until, until);
+            let written = self.store.insert_bars(&bars, SOURCE).await?;
+            stored += written.inserted;
+            self.stored_until = until;
+            if let Some(last) = bars.last() {
+                tracing::debug!(bars = bars.len(), until = %last.time, "stored simulated bars");
+            }
+            if until == now {
+                return Ok(stored);
+            }
+        }
+    }
+
+    /// When the next bar completes: a minute from now in a session, else a minute after the next
+    /// open.
+    fn next_wake(&self) -> DateTime<Utc> {
+        let next_bar_end = self.stored_until + Duration::minutes(1);
+        if self.calendar.is_open(self.stored_until) {
+            next_bar_end
+        } else {
+            self.calendar.next_open(self.stored_until) + Duration::minutes(1)
+        }
+    }
+
+    /// Runs until `shutdown`, then stores what completed before stopping, so a stop loses nothing.
+    pub async fn run(mut self, shutdown: CancellationToken) -> crate::store::Result<()> {
+        tracing::info!(from = %self.stored_until, symbols = self.market.symbols().len(), "simulated feed started");
+        loop {
+            match self.catch_up().await {
+                Ok(_) => {}
+                // A database outage must not end the feed: the bars are regenerated on the next
+                // attempt, because the market is deterministic and `stored_until` did not move.
+                Err(error) => tracing::warn!(%error, "storing simulated bars failed; retrying"),
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.clock.sleep_until(wake) => {}
+            }
+        }
+        self.catch_up().await?;
+        tracing::info!(until = %self.stored_until, "simulated feed stopped");
+        Ok(())
+    }
+}
