@@ -14,7 +14,7 @@ use crate::api::{ApiState, router};
 use crate::clock::Clock;
 use crate::config::{ClockKind, Settings};
 use crate::ingest::feed::Feed;
-use crate::market::simulated::{SimulatedConfig, SimulatedMarket};
+use crate::market::simulated::SimulatedConfig;
 use crate::store::{AuditEntry, Store};
 
 /// How long a stop waits for tasks to finish their current work before giving up on them.
@@ -45,7 +45,10 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
             // The clock stays paused until the feed knows where the stored history ends, so a
             // restart continues from there rather than from the configured start.
             let clock = Clock::manual(config.clock.start);
-            let market = SimulatedMarket::new(SimulatedConfig { seed: config.market.seed, ..SimulatedConfig::default() });
+            let market = SimulatedConfig {
+                seed: config.market.seed,
+                ..SimulatedConfig::default()
+            };
             let feed = Feed::resume(store.clone(), clock.clone(), market, config.clock.start)
                 .await
                 .context("resuming the simulated feed")?;
@@ -53,7 +56,10 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
             clock.set_speed(config.clock.speed);
             tracing::info!(now = %clock.now(), speed = config.clock.speed, "simulated clock started");
             let token = shutdown.clone();
-            tasks.push(("feed", tokio::spawn(async move { Ok(feed.run(token).await?) })));
+            tasks.push((
+                "feed",
+                tokio::spawn(async move { Ok(feed.run(token).await?) }),
+            ));
             clock
         }
     };
@@ -74,8 +80,20 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
         }),
     ));
     tracing::info!(%address, "api listening");
-    record(&store, &clock, "daemon.start", json!({ "address": address.to_string(), "version": env!("CARGO_PKG_VERSION") })).await;
-    Ok(Daemon { address, store, clock, shutdown, tasks })
+    record(
+        &store,
+        &clock,
+        "daemon.start",
+        json!({ "address": address.to_string(), "version": env!("CARGO_PKG_VERSION") }),
+    )
+    .await;
+    Ok(Daemon {
+        address,
+        store,
+        clock,
+        shutdown,
+        tasks,
+    })
 }
 
 impl Daemon {
@@ -118,14 +136,26 @@ impl Daemon {
                 Ok(Ok(Ok(()))) => None,
                 Ok(Ok(Err(error))) => Some(error),
                 Ok(Err(panic)) => Some(anyhow::anyhow!("{name} panicked: {panic}")),
-                Err(_) => Some(anyhow::anyhow!("{name} did not stop within {STOP_TIMEOUT:?}")),
+                Err(_) => Some(anyhow::anyhow!(
+                    "{name} did not stop within {STOP_TIMEOUT:?}"
+                )),
             };
             if let Some(error) = error {
-                tracing::error!(task = name, error = format!("{error:#}"), "task ended with an error");
+                tracing::error!(
+                    task = name,
+                    error = format!("{error:#}"),
+                    "task ended with an error"
+                );
                 first_error.get_or_insert(error);
             }
         }
-        record(&self.store, &self.clock, "daemon.stop", json!({ "clean": first_error.is_none(), "real_time": Utc::now() })).await;
+        record(
+            &self.store,
+            &self.clock,
+            "daemon.stop",
+            json!({ "clean": first_error.is_none(), "real_time": Utc::now() }),
+        )
+        .await;
         self.store.close().await;
         tracing::info!("stopped");
         first_error.map_or(Ok(()), Err)
@@ -134,7 +164,13 @@ impl Daemon {
 
 /// Audits a lifecycle event; a failure to audit is logged, never fatal to the daemon.
 async fn record(store: &Store, clock: &Clock, action: &str, details: serde_json::Value) {
-    let entry = AuditEntry { at: clock.now(), actor: "daemon".into(), action: action.into(), subject: None, details };
+    let entry = AuditEntry {
+        at: clock.now(),
+        actor: "daemon".into(),
+        action: action.into(),
+        subject: None,
+        details,
+    };
     if let Err(error) = store.audit(&entry).await {
         tracing::warn!(%error, action, "could not write the audit log");
     }

@@ -25,7 +25,11 @@ pub fn init(config: &LogConfig, directory: Option<&Path>) -> anyhow::Result<LogG
             .or_else(|_| EnvFilter::try_new(&config.level))
             .unwrap_or_else(|_| EnvFilter::new("info"))
     };
-    let mut layers = vec![formatted(config.format, std::io::stderr, true).with_filter(filter()).boxed()];
+    let mut layers = vec![
+        formatted(config.format, std::io::stderr, true)
+            .with_filter(filter())
+            .boxed(),
+    ];
     let guard = match directory {
         Some(directory) => {
             std::fs::create_dir_all(directory)
@@ -38,7 +42,11 @@ pub fn init(config: &LogConfig, directory: Option<&Path>) -> anyhow::Result<LogG
                 .build(directory)
                 .with_context(|| format!("opening a log file in {}", directory.display()))?;
             let (writer, guard) = tracing_appender::non_blocking(appender);
-            layers.push(formatted(config.format, writer, false).with_filter(filter()).boxed());
+            layers.push(
+                formatted(config.format, writer, false)
+                    .with_filter(filter())
+                    .boxed(),
+            );
             Some(guard)
         }
         None => None,

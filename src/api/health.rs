@@ -86,9 +86,16 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
         status: if healthy { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: (Utc::now() - state.inner.started_at).num_seconds(),
-        clock: ClockReport { now: state.inner.clock.now(), mode: state.inner.clock.mode() },
+        clock: ClockReport {
+            now: state.inner.clock.now(),
+            mode: state.inner.clock.mode(),
+        },
         database,
     };
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(report))
 }

@@ -27,11 +27,19 @@ impl ApiState {
     /// Wraps the daemon's shared parts for handlers.
     pub fn new(store: Store, clock: Clock) -> Self {
         let started_at = Utc::now();
-        Self { inner: Arc::new(Inner { store, clock, started_at }) }
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                started_at,
+            }),
+        }
     }
 }
 
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
-    Router::new().route("/api/v1/health", get(health::health)).with_state(state)
+    Router::new()
+        .route("/api/v1/health", get(health::health))
+        .with_state(state)
 }

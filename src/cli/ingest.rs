@@ -71,7 +71,11 @@ pub async fn csv(settings: &Settings, arguments: &CsvArguments) -> anyhow::Resul
         }
     }
     store.close().await;
-    Ok(if all_imported { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_imported {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_report(report: &ImportReport) {
@@ -83,7 +87,11 @@ fn print_report(report: &ImportReport) {
     }
     let summary = &report.summary;
     let span = match (summary.first_bar, summary.last_bar) {
-        (Some(first), Some(last)) => format!(", {} .. {}", first.format("%Y-%m-%d %H:%M"), last.format("%Y-%m-%d %H:%M")),
+        (Some(first), Some(last)) => format!(
+            ", {} .. {}",
+            first.format("%Y-%m-%d %H:%M"),
+            last.format("%Y-%m-%d %H:%M")
+        ),
         _ => String::new(),
     };
     let verdict = match report.status {

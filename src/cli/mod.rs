@@ -128,7 +128,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     runtime.block_on(async move {
         match cli.command {
             Command::Run(_) => run_daemon(&settings).await,
-            Command::Ingest(IngestCommand::Csv(arguments)) => ingest::csv(&settings, &arguments).await,
+            Command::Ingest(IngestCommand::Csv(arguments)) => {
+                ingest::csv(&settings, &arguments).await
+            }
             Command::Db(DbCommand::Migrate) => migrate(&settings).await,
         }
     })
@@ -177,7 +179,11 @@ async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
         println!("{}: up to date", settings.database);
     } else {
         let versions: Vec<String> = applied.iter().map(ToString::to_string).collect();
-        println!("{}: applied migrations {}", settings.database, versions.join(", "));
+        println!(
+            "{}: applied migrations {}",
+            settings.database,
+            versions.join(", ")
+        );
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)

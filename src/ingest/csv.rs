@@ -60,14 +60,26 @@ pub async fn import_file(
     strict: bool,
 ) -> Result<ImportReport, ImportError> {
     let file = path.display().to_string();
-    let store_error = |source| ImportError::Store { file: file.clone(), source };
-    let run = store.start_load_run("csv", &file, clock.now()).await.map_err(store_error)?;
+    let store_error = |source| ImportError::Store {
+        file: file.clone(),
+        source,
+    };
+    let run = store
+        .start_load_run("csv", &file, clock.now())
+        .await
+        .map_err(store_error)?;
     let parsed = match parse_file(path, options) {
         Ok(parsed) => parsed,
         Err(source) => {
             let message = source.to_string();
             store
-                .finish_load_run(run, LoadRunStatus::Failed, &LoadRunSummary::default(), Some(&message), clock.now())
+                .finish_load_run(
+                    run,
+                    LoadRunStatus::Failed,
+                    &LoadRunSummary::default(),
+                    Some(&message),
+                    clock.now(),
+                )
                 .await
                 .map_err(store_error)?;
             return Err(ImportError::File { file, source });
@@ -77,12 +89,21 @@ pub async fn import_file(
     let written = if refused {
         BarInsert::default()
     } else {
-        match store.insert_bars(&parsed.bars, &format!("csv:{file}")).await {
+        match store
+            .insert_bars(&parsed.bars, &format!("csv:{file}"))
+            .await
+        {
             Ok(written) => written,
             Err(source) => {
                 let message = source.to_string();
                 let _ = store
-                    .finish_load_run(run, LoadRunStatus::Failed, &LoadRunSummary::default(), Some(&message), clock.now())
+                    .finish_load_run(
+                        run,
+                        LoadRunStatus::Failed,
+                        &LoadRunSummary::default(),
+                        Some(&message),
+                        clock.now(),
+                    )
                     .await;
                 return Err(ImportError::Store { file, source });
             }
@@ -95,7 +116,10 @@ pub async fn import_file(
     } else {
         (LoadRunStatus::Completed, None)
     };
-    store.record_quality_issues(&issues(&parsed, run, &file, clock)).await.map_err(store_error)?;
+    store
+        .record_quality_issues(&issues(&parsed, run, &file, clock))
+        .await
+        .map_err(store_error)?;
     store
         .finish_load_run(run, status, &summary, error.as_deref(), clock.now())
         .await

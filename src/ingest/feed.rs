@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::domain::Timeframe;
 use crate::market::calendar::UsEquityCalendar;
-use crate::market::simulated::SimulatedMarket;
+use crate::market::simulated::{SimulatedConfig, SimulatedMarket};
 use crate::store::Store;
 
 /// The source name stored with simulated bars.
@@ -33,23 +33,37 @@ pub struct Feed {
 
 impl Feed {
     /// Prepares a feed whose market resumes from the last stored bar of its symbols, or starts at
-    /// `start` on an empty database. Returns the feed and the time the clock should start from.
+    /// `start` on an empty database. [`Feed::stored_until`] then says where the clock should start.
     pub async fn resume(
         store: Store,
         clock: Clock,
-        mut market: SimulatedMarket,
+        config: SimulatedConfig,
         start: DateTime<Utc>,
-    ) -> crate::store::Result<Self> {
-        let last = store.last_bars(&market.symbols(), Timeframe::MINUTE).await?;
-        let stored_until = match last.values().map(|bar| bar.time).max() {
+    ) -> anyhow::Result<Self> {
+        let symbols: Vec<_> = config
+            .instruments
+            .iter()
+            .map(|instrument| instrument.symbol.clone())
+            .collect();
+        let last = store.last_bars(&symbols, Timeframe::MINUTE).await?;
+        let (market, stored_until) = match last.values().map(|bar| bar.time).max() {
             Some(last_time) => {
-                let closes = last.iter().map(|(symbol, bar)| (symbol.clone(), bar.close)).collect();
-                market.resume(&closes, last_time);
-                last_time + Timeframe::MINUTE.nominal_duration()
+                let closes = last
+                    .iter()
+                    .map(|(symbol, bar)| (symbol.clone(), bar.close))
+                    .collect();
+                let market = SimulatedMarket::resume(config, &closes, last_time)?;
+                (market, last_time + Timeframe::MINUTE.nominal_duration())
             }
-            None => start,
+            None => (SimulatedMarket::new(config, start)?, start),
         };
-        Ok(Self { store, clock, market, calendar: UsEquityCalendar, stored_until })
+        Ok(Self {
+            store,
+            clock,
+            market,
+            calendar: UsEquityCalendar,
+            stored_until,
+        })
     }
 
     /// Every bar starting before this time is stored.

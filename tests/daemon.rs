@@ -1,0 +1,199 @@
+//! The real binary as a user runs it: `tradehost run` on a fresh project folder creates the
+//! database, stores simulated bars as simulated time passes, answers the health check, stops
+//! cleanly on SIGINT, and on the next start continues from the stored state.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tradehost::config::DatabaseLocation;
+use tradehost::domain::{Symbol, Timeframe};
+use tradehost::store::{BarQuery, Store};
+
+struct RunningDaemon {
+    child: Child,
+    address: String,
+    lines: mpsc::Receiver<String>,
+}
+
+/// Starts `tradehost run` in `root` on a free port at `speed`× and waits for it to listen.
+fn start(root: &Path, speed: u32) -> RunningDaemon {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tradehost"))
+        .args([
+            "--root",
+            &root.display().to_string(),
+            "--log-format",
+            "json",
+            "run",
+        ])
+        .args(["--bind", "127.0.0.1:0", "--speed", &speed.to_string()])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (sender, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if event["fields"]["message"] == "api listening" {
+            let address = event["fields"]["address"]
+                .as_str()
+                .expect("address field")
+                .to_owned();
+            return RunningDaemon {
+                child,
+                address,
+                lines,
+            };
+        }
+    }
+    let _ = child.kill();
+    panic!("the daemon did not report a listening address within 60 s");
+}
+
+impl RunningDaemon {
+    async fn health(&self) -> serde_json::Value {
+        let url = format!("http://{}/api/v1/health", self.address);
+        let response = reqwest::get(&url).await.expect("health request");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("health JSON")
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends) and waits for a clean exit.
+    fn interrupt(mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("send SIGINT");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "the daemon exited with {status}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not stop within 30 s of SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.lines.try_iter().collect()
+    }
+}
+
+async fn open_store(root: &Path) -> Store {
+    Store::connect(&DatabaseLocation::Sqlite(root.join("data/tradehost.db")), 1)
+        .await
+        .expect("open the daemon's database")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_stores_bars_answers_health_stops_cleanly_and_resumes() {
+    let project = tempfile::tempdir().expect("project folder");
+    let root = project.path();
+
+    // 3600×: a simulated hour per real second, so a few seconds cover a session's morning.
+    let daemon = start(root, 3600);
+    assert!(
+        root.join("data/tradehost.db").exists(),
+        "database created on first run"
+    );
+    let health = daemon.health().await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["database"]["status"], "ok");
+    assert_eq!(health["database"]["backend"], "sqlite");
+    assert_eq!(health["clock"]["mode"], "simulated");
+    let first_now = health["clock"]["now"]
+        .as_str()
+        .expect("clock time")
+        .to_owned();
+
+    // Wait (in real time, bounded) until simulated time has produced bars.
+    let store = open_store(root).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.count_bars(None).await.expect("count") < 100 {
+        assert!(
+            Instant::now() < deadline,
+            "no bars stored after 30 s at 3600×"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let later = daemon.health().await;
+    assert!(
+        later["clock"]["now"].as_str().expect("clock time") > first_now.as_str(),
+        "simulated time advances"
+    );
+
+    let log = daemon.interrupt();
+    assert!(
+        log.iter()
+            .any(|line| line.contains("simulated feed stopped")),
+        "the feed stopped cleanly: {log:?}"
+    );
+    let symbol = Symbol::parse("SIMA").expect("valid symbol");
+    let query = BarQuery::all(symbol.clone(), Timeframe::MINUTE);
+    let before = store.bars(&query).await.expect("bars");
+    let last_before = before.last().expect("bars of SIMA").clone();
+
+    // Second run: the clock resumes at the end of the stored bars, and the series continues with
+    // the next minute — no gap inside a session, no duplicate.
+    let daemon = start(root, 3600);
+    let resumed = daemon.health().await;
+    let resumed_now: chrono::DateTime<chrono::Utc> = resumed["clock"]["now"]
+        .as_str()
+        .expect("clock time")
+        .parse()
+        .expect("RFC 3339 time");
+    assert!(
+        resumed_now >= last_before.time,
+        "the clock resumes from the stored state, not the configured start"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.bars(&query).await.expect("bars").len() <= before.len() {
+        assert!(Instant::now() < deadline, "no new bars after restart");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    daemon.interrupt();
+
+    let after = store.bars(&query).await.expect("bars");
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "stored history is unchanged"
+    );
+    let next = &after[before.len()];
+    let calendar = tradehost::market::calendar::UsEquityCalendar;
+    let expected_next = if calendar.is_open(last_before.time + chrono::Duration::minutes(1)) {
+        last_before.time + chrono::Duration::minutes(1)
+    } else {
+        calendar.next_open(last_before.time + chrono::Duration::minutes(1))
+    };
+    assert_eq!(
+        next.time, expected_next,
+        "the series continues at the next minute"
+    );
+    if expected_next == last_before.time + chrono::Duration::minutes(1) {
+        assert_eq!(
+            next.open, last_before.close,
+            "within a session a bar opens at the last close"
+        );
+    }
+}
