@@ -296,7 +296,7 @@ fn wide_pair_files_give_one_close_only_bar_per_symbol_and_row() {
         check_file(&folder, &expected, &parsed, Layout::Wide);
         let cells = expected.rows as usize * expected.symbols.len();
         assert_eq!(
-            parsed.bars.len() + parsed.rejected.len(),
+            parsed.bars.len() + parsed.rejected.len() + parsed.missing.len(),
             cells,
             "{}",
             expected.file
@@ -308,7 +308,7 @@ fn wide_pair_files_give_one_close_only_bar_per_symbol_and_row() {
 }
 
 #[test]
-fn the_empty_cells_of_the_shell_file_are_its_only_rejections() {
+fn the_empty_cells_of_the_shell_file_are_missing_prices_and_nothing_is_rejected() {
     let Some(folder) = data_folder() else { return };
     let path = folder.join("pairs/shell-rdp-close_USD.csv");
     let options = CsvOptions {
@@ -325,15 +325,16 @@ fn the_empty_cells_of_the_shell_file_are_its_only_rejections() {
                 empty_cells.push(RejectedRow {
                     line: index as u64 + 2,
                     symbol: Some(symbol(name)),
-                    reason: "close is empty".to_owned(),
+                    reason: "no close (empty cell)".to_owned(),
                 });
             }
         }
     }
-    assert_eq!(parsed.rejected, empty_cells);
+    assert_eq!(parsed.missing, empty_cells);
+    assert_eq!(parsed.rejected, Vec::new());
     let count = |name: &str| {
         let bars = parsed.bars.iter().filter(|bar| bar.symbol.as_str() == name);
-        let rejected = parsed.rejected.iter().filter(|row| {
+        let rejected = parsed.missing.iter().filter(|row| {
             row.symbol
                 .as_ref()
                 .is_some_and(|symbol| symbol.as_str() == name)
@@ -342,7 +343,7 @@ fn the_empty_cells_of_the_shell_file_are_its_only_rejections() {
     };
     assert_eq!(count("SHELL"), (4477, 43));
     assert_eq!(count("RDP"), (3940, 580));
-    assert_eq!((parsed.rejected[0].line, parsed.rejected[4].line), (35, 89));
+    assert_eq!((parsed.missing[0].line, parsed.missing[4].line), (35, 89));
 }
 
 #[test]

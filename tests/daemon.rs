@@ -65,6 +65,7 @@ fn start(root: &Path, speed: u32) -> RunningDaemon {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("the daemon did not report a listening address within 60 s");
 }
 

@@ -85,6 +85,28 @@ fn print_report(report: &ImportReport) {
             None => eprintln!("{}:{}: {}", report.file, row.line, row.reason),
         }
     }
+    if !report.missing.is_empty() {
+        let mut per_symbol = std::collections::BTreeMap::<String, usize>::new();
+        for cell in &report.missing {
+            let symbol = cell
+                .symbol
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            *per_symbol.entry(symbol).or_default() += 1;
+        }
+        let counts: Vec<String> = per_symbol
+            .iter()
+            .map(|(symbol, count)| format!("{symbol} {count}"))
+            .collect();
+        let first = report.missing[0].line;
+        eprintln!(
+            "{}: {} empty cells, no bar stored for them ({}; first on line {first}); kept as data-quality warnings",
+            report.file,
+            report.missing.len(),
+            counts.join(", ")
+        );
+    }
     let summary = &report.summary;
     let span = match (summary.first_bar, summary.last_bar) {
         (Some(first), Some(last)) => format!(
@@ -99,11 +121,10 @@ fn print_report(report: &ImportReport) {
         _ => "imported",
     };
     println!(
-        "{}: {verdict}: {} {} [{}]{span}: {} rows read, {} bars new, {} already stored, {} rows rejected (load run {})",
+        "{}: {verdict} {} ({}){span}: {} rows read, {} bars new, {} already stored, {} rows rejected (load run {})",
         report.file,
-        report.symbols.join(","),
+        report.symbols.join(", "),
         report.timeframe,
-        report.symbols.len(),
         summary.rows_read,
         summary.bars_inserted,
         summary.bars_existing,

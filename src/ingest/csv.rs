@@ -27,13 +27,15 @@ pub struct ImportReport {
     pub summary: LoadRunSummary,
     /// Every rejected row, in file order.
     pub rejected: Vec<RejectedRow>,
+    /// Empty cells of a wide file (no price for that symbol on that row), in file order.
+    pub missing: Vec<RejectedRow>,
 }
 
 /// Why a file could not be imported at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    /// The file is unreadable or not a price file we understand.
-    #[error("{file}: {source}")]
+    /// The file is unreadable or not a price file we understand (the message names the file).
+    #[error("{source}")]
     File {
         /// The file.
         file: String,
@@ -140,6 +142,7 @@ pub async fn import_file(
         timeframe: parsed.timeframe.to_string(),
         summary,
         rejected: parsed.rejected,
+        missing: parsed.missing,
     })
 }
 
@@ -156,10 +159,17 @@ fn summarise(parsed: &ParsedFile, written: BarInsert) -> LoadRunSummary {
 
 fn issues(parsed: &ParsedFile, run: i64, file: &str, clock: &Clock) -> Vec<QualityIssue> {
     let detected_at = clock.now();
-    parsed
+    let rejected = parsed
         .rejected
         .iter()
-        .map(|row| QualityIssue {
+        .map(|row| (row, "rejected_row", Severity::Error));
+    let missing = parsed
+        .missing
+        .iter()
+        .map(|row| (row, "missing_price", Severity::Warning));
+    rejected
+        .chain(missing)
+        .map(|(row, kind, severity)| QualityIssue {
             load_run_id: Some(run),
             detected_at,
             source: file.to_owned(),
@@ -167,8 +177,8 @@ fn issues(parsed: &ParsedFile, run: i64, file: &str, clock: &Clock) -> Vec<Quali
             timeframe: Some(parsed.timeframe.to_string()),
             time: None,
             line: Some(row.line),
-            kind: "rejected_row".into(),
-            severity: Severity::Error,
+            kind: kind.into(),
+            severity,
             message: row.reason.clone(),
         })
         .collect()

@@ -84,6 +84,9 @@ pub struct ParsedFile {
     pub bars: Vec<Bar>,
     /// Each refused row (or, in a wide file, each refused cell), in line order.
     pub rejected: Vec<RejectedRow>,
+    /// Empty cells of a wide file, in line order: that symbol has no price on that row (it did
+    /// not trade, or was not listed yet). Not an error, so not a rejection; reported as a warning.
+    pub missing: Vec<RejectedRow>,
     /// Data rows read: lines after the header that are not blank.
     pub rows_read: u64,
     /// True when the file was newest-first and was read bottom-up.
@@ -312,6 +315,7 @@ impl<'a> Parser<'a> {
 
         let mut rows_read = 0;
         let mut rejected = Vec::new();
+        let mut missing = Vec::new();
         let mut candidates = Vec::new();
         let mut row_times = Vec::new();
         let mut records = reader(self.content);
@@ -354,7 +358,7 @@ impl<'a> Parser<'a> {
                 }
             };
             row_times.push(time);
-            self.bars_of_row(line, time, &record, &mut candidates);
+            self.bars_of_row(line, time, &record, &mut candidates, &mut missing);
         }
         if rows_read == 0 {
             return Err(CsvError::NoRows {
@@ -374,6 +378,7 @@ impl<'a> Parser<'a> {
         // Whole-row and cell rejections never share a line, and each group is already in column
         // order, so a stable sort by line gives the report in file order.
         rejected.sort_by_key(|rejection| rejection.line);
+        missing.sort_by_key(|cell| cell.line);
 
         let timeframe = match self.options.timeframe {
             Some(timeframe) => timeframe,
@@ -388,6 +393,7 @@ impl<'a> Parser<'a> {
             symbols: self.symbols,
             bars,
             rejected,
+            missing,
             rows_read,
             descending,
         })
@@ -425,6 +431,7 @@ impl<'a> Parser<'a> {
         time: DateTime<Utc>,
         record: &ByteRecord,
         candidates: &mut Vec<Candidate>,
+        missing: &mut Vec<RejectedRow>,
     ) {
         // The timeframe is not known until every time has been read; `run` sets it on each bar.
         let placeholder = Timeframe::DAY;
@@ -436,6 +443,17 @@ impl<'a> Parser<'a> {
             }),
             PriceColumns::Wide(columns) => {
                 for (index, column) in columns.iter().enumerate() {
+                    if record
+                        .get(*column)
+                        .is_some_and(|cell| cell.trim_ascii().is_empty())
+                    {
+                        missing.push(RejectedRow {
+                            line,
+                            symbol: Some(self.symbols[index].clone()),
+                            reason: "no close (empty cell)".to_owned(),
+                        });
+                        continue;
+                    }
                     let outcome = price(record, *column, "close").map(|close| {
                         Bar::close_only(self.symbols[index].clone(), placeholder, time, close)
                     });
@@ -759,10 +777,16 @@ mod tests {
         );
         assert_eq!(
             reasons(&file),
-            vec![
-                (3, Some("GDX"), "close is empty"),
-                (4, Some("GLD"), "close is not a positive price: -1"),
-            ]
+            vec![(4, Some("GLD"), "close is not a positive price: -1")]
+        );
+        // An empty cell is a missing price, not a bad one: reported apart, and no bar made.
+        assert_eq!(
+            file.missing,
+            vec![RejectedRow {
+                line: 3,
+                symbol: Some(symbol("GDX")),
+                reason: "no close (empty cell)".to_owned(),
+            }]
         );
         let kept: Vec<_> = file
             .bars
