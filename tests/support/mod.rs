@@ -119,3 +119,22 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// The shared real-data folder (`TRADEHOST_SHARED_DATA`, default `../shared/data` beside the
+/// crate), or `None` after printing why the calling test is skipped.
+pub fn shared_data() -> Option<std::path::PathBuf> {
+    let folder = std::env::var_os("TRADEHOST_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
+        });
+    if folder.is_dir() {
+        Some(folder)
+    } else {
+        println!(
+            "skipped: shared data folder {} is absent (set TRADEHOST_SHARED_DATA)",
+            folder.display()
+        );
+        None
+    }
+}
