@@ -20,6 +20,11 @@ struct RunningDaemon {
 
 /// Starts `tradehost run` in `root` on a free port at `speed`× and waits for it to listen.
 fn start(root: &Path, speed: u32) -> RunningDaemon {
+    start_with(root, speed, &[])
+}
+
+/// As [`start`], with extra environment variables.
+fn start_with(root: &Path, speed: u32, environment: &[(&str, &str)]) -> RunningDaemon {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tradehost"))
         .args([
             "--root",
@@ -31,6 +36,7 @@ fn start(root: &Path, speed: u32) -> RunningDaemon {
         .args(["--bind", "127.0.0.1:0", "--speed", &speed.to_string()])
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "info")
+        .envs(environment.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -154,9 +160,9 @@ async fn the_daemon_stores_bars_answers_health_stops_cleanly_and_resumes() {
     let before = store.bars(&query).await.expect("bars");
     let last_before = before.last().expect("bars of SIMA").clone();
 
-    // Second run: the clock resumes at the end of the stored bars, and the series continues with
-    // the next minute — no gap inside a session, no duplicate.
-    let daemon = start(root, 3600);
+    // Second run, logging to files too: the clock resumes at the end of the stored bars, and the
+    // series continues with the next minute — no gap inside a session, no duplicate.
+    let daemon = start_with(root, 3600, &[("TRADEHOST_LOG__DIRECTORY", "logs")]);
     let resumed = daemon.health().await;
     let resumed_now: chrono::DateTime<chrono::Utc> = resumed["clock"]["now"]
         .as_str()
@@ -173,6 +179,19 @@ async fn the_daemon_stores_bars_answers_health_stops_cleanly_and_resumes() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     daemon.interrupt();
+    let log_files: Vec<_> = std::fs::read_dir(root.join("logs"))
+        .expect("log folder created")
+        .map(|entry| entry.expect("log entry").path())
+        .collect();
+    assert_eq!(log_files.len(), 1, "one daily log file: {log_files:?}");
+    let name = log_files[0].file_name().and_then(|name| name.to_str()).unwrap_or_default().to_owned();
+    assert!(name.starts_with("tradehost.") && name.ends_with(".log"), "{name}");
+    let logged = std::fs::read_to_string(&log_files[0]).expect("read log file");
+    assert!(logged.lines().any(|line| line.contains("simulated feed stopped")), "{logged}");
+    assert!(
+        logged.lines().all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()),
+        "the file log is JSON lines like the console"
+    );
 
     let after = store.bars(&query).await.expect("bars");
     assert_eq!(
