@@ -184,12 +184,26 @@ async fn the_daemon_stores_bars_answers_health_stops_cleanly_and_resumes() {
         .map(|entry| entry.expect("log entry").path())
         .collect();
     assert_eq!(log_files.len(), 1, "one daily log file: {log_files:?}");
-    let name = log_files[0].file_name().and_then(|name| name.to_str()).unwrap_or_default().to_owned();
-    assert!(name.starts_with("tradehost.") && name.ends_with(".log"), "{name}");
-    let logged = std::fs::read_to_string(&log_files[0]).expect("read log file");
-    assert!(logged.lines().any(|line| line.contains("simulated feed stopped")), "{logged}");
+    let name = log_files[0]
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default()
+        .to_owned();
     assert!(
-        logged.lines().all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()),
+        name.starts_with("tradehost.") && name.ends_with(".log"),
+        "{name}"
+    );
+    let logged = std::fs::read_to_string(&log_files[0]).expect("read log file");
+    assert!(
+        logged
+            .lines()
+            .any(|line| line.contains("simulated feed stopped")),
+        "{logged}"
+    );
+    assert!(
+        logged
+            .lines()
+            .all(|line| serde_json::from_str::<serde_json::Value>(line).is_ok()),
         "the file log is JSON lines like the console"
     );
 

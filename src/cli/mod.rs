@@ -94,10 +94,26 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", describe(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the message before it
+/// already contains (drivers often repeat their source in their own message).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&message);
+        }
+    }
+    text
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -193,6 +209,17 @@ async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn repeated_causes_are_printed_once() {
+        let error = anyhow::anyhow!("role x does not exist")
+            .context("database error: role x does not exist");
+        let error = error.context("opening the database");
+        assert_eq!(
+            describe(&error),
+            "opening the database: database error: role x does not exist"
+        );
+    }
 
     #[test]
     fn the_command_line_definition_is_consistent() {
