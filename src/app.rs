@@ -2,6 +2,7 @@
 //! shutdown signal they all obey.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -15,6 +16,8 @@ use crate::clock::Clock;
 use crate::config::{ClockKind, Settings};
 use crate::ingest::feed::Feed;
 use crate::market::simulated::SimulatedConfig;
+use crate::script::host::Host;
+use crate::script::{ScriptFolders, ScriptRuntime};
 use crate::store::{AuditEntry, Store};
 
 /// How long a stop waits for tasks to finish their current work before giving up on them.
@@ -23,6 +26,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// A running daemon.
 pub struct Daemon {
     address: SocketAddr,
+    scripts: Arc<ScriptRuntime>,
     store: Store,
     clock: Clock,
     shutdown: CancellationToken,
@@ -64,6 +68,14 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
         }
     };
 
+    let scripts = start_scripts(settings, &store, &clock).await?;
+    let token = shutdown.clone();
+    let watched = scripts.clone();
+    tasks.push((
+        "script watcher",
+        tokio::spawn(crate::script::reload::watch(watched, token)),
+    ));
+
     let listener = tokio::net::TcpListener::bind(config.server.bind)
         .await
         .with_context(|| format!("listening on {}", config.server.bind))?;
@@ -89,6 +101,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
     .await;
     Ok(Daemon {
         address,
+        scripts,
         store,
         clock,
         shutdown,
@@ -96,10 +109,48 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
     })
 }
 
+/// Builds the script runtime over the configured folders and loads every script.
+pub async fn start_scripts(
+    settings: &Settings,
+    store: &Store,
+    clock: &Clock,
+) -> anyhow::Result<Arc<ScriptRuntime>> {
+    let folders = ScriptFolders {
+        scripts: settings.scripts_dir(),
+        strategies: settings.strategies_dir(),
+    };
+    let host = Host {
+        store: store.clone(),
+        clock: clock.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let runtime = ScriptRuntime::new(folders, settings.config.scripts.limits.clone(), host)
+        .context("preparing the script folders")?;
+    runtime
+        .registry()
+        .load_all()
+        .await
+        .context("loading scripts")?;
+    let loaded = runtime.registry().scripts().len();
+    let refused = runtime
+        .registry()
+        .outcomes()
+        .iter()
+        .filter(|outcome| outcome.error.is_some())
+        .count();
+    tracing::info!(loaded, refused, "scripts loaded");
+    Ok(runtime)
+}
+
 impl Daemon {
     /// Where the API listens (useful with port 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The script runtime.
+    pub fn scripts(&self) -> &Arc<ScriptRuntime> {
+        &self.scripts
     }
 
     /// The daemon's clock.

@@ -73,6 +73,16 @@ pub struct Config {
     pub market: MarketConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The script sandbox.
+    pub scripts: ScriptsConfig,
+}
+
+/// The script sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptsConfig {
+    /// Limits every script call runs under.
+    pub limits: crate::script::Limits,
 }
 
 /// Project folders.
@@ -347,6 +357,32 @@ fn validate(
             "database.max_connections",
             "must be at least 1".into(),
         ));
+    }
+    let limits = &config.scripts.limits;
+    for (key, value) in [
+        ("scripts.limits.max_operations", limits.max_operations),
+        ("scripts.limits.timeout_ms", limits.timeout_ms),
+        (
+            "scripts.limits.max_call_depth",
+            limits.max_call_depth as u64,
+        ),
+        (
+            "scripts.limits.max_string_size",
+            limits.max_string_size as u64,
+        ),
+        (
+            "scripts.limits.max_array_size",
+            limits.max_array_size as u64,
+        ),
+        ("scripts.limits.max_map_size", limits.max_map_size as u64),
+    ] {
+        if value == 0 {
+            // Zero means "unlimited" to Rhai: never what a sandbox wants.
+            return Err(invalid(
+                key,
+                "must be at least 1 (0 would mean unlimited)".into(),
+            ));
+        }
     }
     if config.log.retention_days == 0 {
         return Err(invalid("log.retention_days", "must be at least 1".into()));

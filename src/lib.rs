@@ -1,10 +1,11 @@
 //! tradehost: a host daemon for scripted trading.
 //!
 //! Modules in reading order: the pure vocabulary (`domain`), the injected clock, configuration,
-//! storage, market data providers, ingestion into the store, the HTTP API, the application that
+//! storage, market data providers, ingestion into the store, the script runtime, the HTTP API, the application that
 //! wires them together, and the command line.
 
 pub mod domain;
+pub mod indicators;
 
 pub mod clock;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod telemetry;
 
 pub mod ingest;
 pub mod market;
+pub mod script;
 
 pub mod api;
 pub mod app;

@@ -2,6 +2,7 @@
 //! logging and calls into the library.
 
 mod ingest;
+mod script;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -61,6 +62,19 @@ enum Command {
     /// Database maintenance.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Compile and validate scripts as the daemon would on save; print each problem as
+    /// file:line:column: message and exit 1 if there is any.
+    Check(script::CheckArguments),
+    /// Work with one script.
+    #[command(subcommand)]
+    Script(ScriptCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ScriptCommand {
+    /// Call one function of a script once, in the daemon's sandbox, against the configured store
+    /// and market, and print its result as JSON.
+    Run(script::RunArguments),
 }
 
 /// Options of `tradehost run`.
@@ -148,6 +162,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ingest::csv(&settings, &arguments).await
             }
             Command::Db(DbCommand::Migrate) => migrate(&settings).await,
+            Command::Check(arguments) => script::check(&settings, &arguments).await,
+            Command::Script(ScriptCommand::Run(arguments)) => {
+                script::run(&settings, &arguments).await
+            }
         }
     })
 }

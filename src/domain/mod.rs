@@ -7,6 +7,7 @@ pub mod bar;
 pub mod money;
 pub mod order;
 pub mod position;
+pub mod resample;
 pub mod symbol;
 pub mod timeframe;
 
@@ -16,5 +17,6 @@ pub use order::{
     ClientOrderId, Fill, Order, OrderError, OrderSide, OrderStatus, OrderType, TimeInForce,
 };
 pub use position::Position;
+pub use resample::{ResampleError, resample};
 pub use symbol::{Symbol, SymbolError};
 pub use timeframe::{Timeframe, TimeframeError, TimeframeUnit};

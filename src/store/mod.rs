@@ -9,6 +9,8 @@ mod audit;
 mod bars;
 mod load_runs;
 mod quality;
+mod query;
+mod scripts;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -22,6 +24,8 @@ pub use audit::AuditEntry;
 pub use bars::{BarInsert, BarQuery};
 pub use load_runs::{LoadRun, LoadRunStatus, LoadRunSummary};
 pub use quality::{QualityIssue, Severity};
+pub use query::{MAX_QUERY_ROWS, QueryError};
+pub use scripts::{ScriptVersionRecord, VersionStatus};
 
 use crate::config::DatabaseLocation;
 
@@ -78,6 +82,9 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// SQLite only: the file, for the read-only pool opened on first use.
+    sqlite_path: Option<std::path::PathBuf>,
+    read_only: std::sync::Arc<tokio::sync::OnceCell<SqlitePool>>,
 }
 
 /// Runs the same expression with `$pool` bound to whichever pool the store has. Each arm is
@@ -135,7 +142,15 @@ impl Store {
                 Backend::Postgres(pool)
             }
         };
-        Ok(Self { backend })
+        let sqlite_path = match location {
+            DatabaseLocation::Sqlite(path) => Some(path.clone()),
+            DatabaseLocation::Postgres(_) => None,
+        };
+        Ok(Self {
+            backend,
+            sqlite_path,
+            read_only: Default::default(),
+        })
     }
 
     /// Opens the database and applies pending migrations: what the daemon does at start.
@@ -193,7 +208,34 @@ impl Store {
 
     /// Waits for open connections to finish and closes the pool (SQLite checkpoints its WAL).
     pub async fn close(&self) {
+        if let Some(pool) = self.read_only.get() {
+            pool.close().await;
+        }
         on_pool!(self, |pool| pool.close().await);
+    }
+
+    /// SQLite's read-only pool: connections opened with `SQLITE_OPEN_READONLY`, so no statement
+    /// run on them can write, whatever its text.
+    async fn read_only_pool(&self) -> Result<SqlitePool> {
+        let path = self.sqlite_path.clone().ok_or_else(|| Error::Corrupt {
+            table: "-",
+            column: "-",
+            message: "a read-only SQLite pool was asked of a PostgreSQL store".into(),
+        })?;
+        let pool = self
+            .read_only
+            .get_or_try_init(|| async move {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .read_only(true)
+                    .busy_timeout(Duration::from_secs(10));
+                SqlitePoolOptions::new()
+                    .max_connections(2)
+                    .connect_with(options)
+                    .await
+            })
+            .await?;
+        Ok(pool.clone())
     }
 }
 

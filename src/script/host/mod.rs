@@ -1,0 +1,108 @@
+//! The host API scripts call: `data`, `ta`, `state`, `db`, `log`, and the `Series` and `Bars`
+//! types. Each Rhai module is a small file here; numeric work is done by `crate::indicators`.
+//!
+//! Host functions run on the script's blocking thread. Those that need I/O block on it there (the
+//! runtime handle's `block_on`), never on an async worker. The call being served is found through
+//! a thread-local [`Invocation`], set by the runtime for the duration of one call.
+
+pub mod data;
+pub mod db;
+pub mod log;
+pub mod series;
+pub mod state;
+pub mod ta;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rhai::{Engine, EvalAltResult, Position};
+
+use crate::clock::Clock;
+use crate::store::Store;
+
+/// What host functions reach: the store, the clock and the async runtime to block on.
+#[derive(Clone)]
+pub struct Host {
+    /// The database.
+    pub store: Store,
+    /// The host clock (simulated in backtests and accelerated runs).
+    pub clock: Clock,
+    /// The runtime that owns the store's connections.
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// One call being served: which script, and where its log lines go.
+pub struct Invocation {
+    /// The script's name (its state namespace).
+    pub script: String,
+    /// The content hash of the version serving the call.
+    pub hash: String,
+    /// The host, or `None` while validating metadata (no I/O is allowed then).
+    pub host: Option<Host>,
+    /// Lines logged by `print`, `debug` and `log::*` during the call.
+    pub logs: Mutex<Vec<log::LogLine>>,
+}
+
+impl Invocation {
+    /// Takes the lines logged so far.
+    pub fn take_logs(&self) -> Vec<log::LogLine> {
+        std::mem::take(&mut *self.logs.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Invocation>>> = const { RefCell::new(None) };
+}
+
+/// Runs `call` with `invocation` as this thread's current call.
+pub fn with_invocation<T>(invocation: Arc<Invocation>, call: impl FnOnce() -> T) -> T {
+    struct Reset(Option<Arc<Invocation>>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            CURRENT.with(|current| *current.borrow_mut() = previous);
+        }
+    }
+    let previous = CURRENT.with(|current| current.borrow_mut().replace(invocation));
+    let _reset = Reset(previous);
+    call()
+}
+
+/// The call being served on this thread, if any.
+pub fn current() -> Option<Arc<Invocation>> {
+    CURRENT.with(|current| current.borrow().clone())
+}
+
+/// The host of the current call, or a script error saying why there is none.
+pub fn host() -> Result<(Arc<Invocation>, Host), Box<EvalAltResult>> {
+    let invocation =
+        current().ok_or_else(|| error("host functions are only available while a script runs"))?;
+    let host = invocation.host.clone().ok_or_else(|| {
+        error("host functions are not available in meta(); metadata must be constant")
+    })?;
+    Ok((invocation, host))
+}
+
+/// Runs a future to completion from the script's blocking thread.
+pub fn block_on<F: Future>(host: &Host, future: F) -> F::Output {
+    host.runtime.block_on(future)
+}
+
+/// A script-visible run-time error; Rhai adds the calling line.
+pub fn error(message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        message.into().into(),
+        Position::NONE,
+    ))
+}
+
+/// Registers every host type and module on the engine.
+pub fn register(engine: &mut Engine) {
+    series::register(engine);
+    data::register(engine);
+    engine.register_static_module("ta", ta::module().into());
+    engine.register_static_module("state", state::module().into());
+    engine.register_static_module("db", db::module().into());
+    engine.register_static_module("log", log::module().into());
+}
