@@ -8,7 +8,8 @@ use std::sync::Arc;
 /// Cloning bumps a counter and copies no values, so a series can pass to and from scripts freely.
 /// Every operation returns a new series; none changes one in place. Positions that have no value
 /// (warm-up, missing data) hold NaN, and outputs keep their input's length so series stay aligned
-/// by index (see the module documentation).
+/// by index (see the module documentation). Equality compares values by IEEE rules, so two
+/// series holding NaN are never equal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series(Arc<[f64]>);
 
@@ -28,11 +29,8 @@ impl Series {
     /// The buffer is the series' own allocation, so building an output costs one allocation and
     /// no copy; `fill` only has to write the positions that have a value.
     pub(crate) fn build(len: usize, fill: impl FnOnce(&mut [f64])) -> Self {
-        // Collecting a `Range` map allocates the shared slice once, at its exact length.
-        let mut shared: Arc<[f64]> = (0..len).map(|_| f64::NAN).collect();
-        let buffer = Arc::get_mut(&mut shared).expect("a freshly collected Arc has no other owner");
-        fill(buffer);
-        Self(shared)
+        let [series] = Self::build_many(len, |[buffer]| fill(buffer));
+        series
     }
 
     /// `N` series of `len` values written together by `fill`, each buffer starting as all NaN, for
@@ -41,6 +39,7 @@ impl Series {
         len: usize,
         fill: impl FnOnce([&mut [f64]; N]),
     ) -> [Self; N] {
+        // Collecting a `Range` map allocates each shared slice once, at its exact length.
         let mut shared: [Arc<[f64]>; N] =
             std::array::from_fn(|_| (0..len).map(|_| f64::NAN).collect());
         fill(shared.each_mut().map(|buffer| {
