@@ -74,10 +74,8 @@ fn load(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<Bar>, Box<rhai::EvalAltResult>> {
-    if let Some(count) = count {
-        if !(1..=MAX_BARS).contains(&count) {
-            return Err(error(format!("count must be 1 to {MAX_BARS}, got {count}")));
-        }
+    if let Some(count) = count.filter(|count| !(1..=MAX_BARS).contains(count)) {
+        return Err(error(format!("count must be 1 to {MAX_BARS}, got {count}")));
     }
     let now = host.clock.now();
     let to = Some(to.map_or(now, |to| to.min(now)));
