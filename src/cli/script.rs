@@ -140,6 +140,7 @@ pub async fn run(settings: &Settings, arguments: &RunArguments) -> anyhow::Resul
                     std::sync::Arc::new(compiled),
                     &function,
                     serde_json::Value::Object(params),
+                    crate::script::CallOptions::default(),
                 )
                 .await
                 .map_err(|failure| failure.error)

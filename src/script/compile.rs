@@ -153,6 +153,7 @@ fn read_meta(
         Vec::new(),
         None,
         META_BUDGET,
+        None,
     )?;
     let invalid = |message: String| {
         ScriptError::new(label, ErrorKind::Validation, format!("meta(): {message}"))

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     Validation,
     /// It ran past its wall-clock budget.
     Timeout,
+    /// Its run was cancelled while it ran.
+    Cancelled,
     /// It exceeded a sandbox limit: operations, call depth, string, array or map size.
     Limit,
     /// It failed while running: a thrown error, a type error, an undefined function, a refused
@@ -132,6 +134,10 @@ impl ScriptError {
 fn describe(error: &EvalAltResult, budget: Option<std::time::Duration>) -> (ErrorKind, String) {
     use EvalAltResult as E;
     match error {
+        E::ErrorTerminated(token, ..) if token.to_string() == super::sandbox::CANCEL_TOKEN => (
+            ErrorKind::Cancelled,
+            "stopped: the run was cancelled".into(),
+        ),
         E::ErrorTerminated(..) => {
             let budget = budget.map_or_else(String::new, |budget| {
                 format!(" of {} ms", budget.as_millis())

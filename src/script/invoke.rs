@@ -1,6 +1,7 @@
 //! One call into a script: on the current (blocking) thread, with the deadline and the host
 //! context set for exactly that call.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ pub fn invoke(
     args: Vec<Dynamic>,
     host: Option<Host>,
     budget: Duration,
+    cancel: Option<Arc<AtomicBool>>,
 ) -> Result<(Dynamic, Vec<LogLine>), ScriptError> {
     let invocation = Arc::new(Invocation {
         script: name.to_owned(),
@@ -31,7 +33,7 @@ pub fn invoke(
         logs: Mutex::new(Vec::new()),
     });
     let result = host::with_invocation(invocation.clone(), || {
-        with_deadline(budget, || {
+        with_deadline(budget, cancel, || {
             let options = CallFnOptions::new().eval_ast(true).rewind_scope(true);
             engine.call_fn_with_options::<Dynamic>(options, &mut Scope::new(), ast, function, args)
         })

@@ -41,6 +41,15 @@ pub struct CallError {
     pub logs: Vec<LogLine>,
 }
 
+/// How one call may be stopped early.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// The wall-clock budget; the sandbox's `timeout_ms` when `None`.
+    pub budget: Option<std::time::Duration>,
+    /// Set to true to stop the call (a cancelled run); checked as often as the budget.
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+}
+
 /// The engine, the registry and the host, shared by the daemon's tasks.
 pub struct ScriptRuntime {
     registry: Registry,
@@ -93,7 +102,8 @@ impl ScriptRuntime {
             hash: None,
             logs: Vec::new(),
         })?;
-        self.call_compiled(script, function, argument).await
+        self.call_compiled(script, function, argument, CallOptions::default())
+            .await
     }
 
     /// Calls a function of a given compiled script (used by `tradehost script run`).
@@ -102,10 +112,12 @@ impl ScriptRuntime {
         script: Arc<CompiledScript>,
         function: &str,
         argument: serde_json::Value,
+        options: CallOptions,
     ) -> Result<CallOutcome, CallError> {
         let engine = self.registry.engine().clone();
         let host = self.host.clone();
-        let budget = self.limits.timeout();
+        let budget = options.budget.unwrap_or_else(|| self.limits.timeout());
+        let cancel = options.cancel;
         let function = function.to_owned();
         let label = script.path.display().to_string();
         let task = tokio::task::spawn_blocking(move || {
@@ -122,6 +134,7 @@ impl ScriptRuntime {
                 vec![argument],
                 Some(host),
                 budget,
+                cancel,
             )?;
             let result = to_json(&value)
                 .map_err(|message| ScriptError::new(&label, ErrorKind::Runtime, message))?;

@@ -5,8 +5,10 @@
 //! callback checks, because the callback has no other context; each call runs on its own blocking
 //! thread, so the thread-local belongs to exactly one call.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rhai::packages::{Package, StandardPackage};
@@ -66,21 +68,61 @@ impl Limits {
 /// operation would dominate tight loops.
 const CLOCK_CHECK_INTERVAL: u64 = 1024;
 
-thread_local! {
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+/// Why the progress callback stopped a call; the token Rhai returns in `ErrorTerminated`.
+pub const TIMEOUT_TOKEN: &str = "timeout";
+/// The token of a call stopped because its run was cancelled.
+pub const CANCEL_TOKEN: &str = "cancelled";
+
+/// What stops one call early: its deadline, and optionally a flag set when its run is cancelled.
+#[derive(Clone)]
+struct Stop {
+    deadline: Instant,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
-/// Sets this thread's deadline for the duration of `call`, then clears it.
-pub fn with_deadline<T>(budget: Duration, call: impl FnOnce() -> T) -> T {
-    struct Reset;
+thread_local! {
+    static STOP: RefCell<Option<Stop>> = const { RefCell::new(None) };
+}
+
+/// Sets this thread's deadline (and cancel flag) for the duration of `call`, then clears them.
+pub fn with_deadline<T>(
+    budget: Duration,
+    cancel: Option<Arc<AtomicBool>>,
+    call: impl FnOnce() -> T,
+) -> T {
+    struct Reset(Option<Stop>);
     impl Drop for Reset {
         fn drop(&mut self) {
-            DEADLINE.with(|deadline| deadline.set(None));
+            let previous = self.0.take();
+            STOP.with(|stop| *stop.borrow_mut() = previous);
         }
     }
-    DEADLINE.with(|deadline| deadline.set(Some(Instant::now() + budget)));
-    let _reset = Reset;
+    let stop = Stop {
+        deadline: Instant::now() + budget,
+        cancel,
+    };
+    let previous = STOP.with(|current| current.borrow_mut().replace(stop));
+    let _reset = Reset(previous);
     call()
+}
+
+/// Whether the current call should stop, and why.
+fn stop_reason() -> Option<&'static str> {
+    STOP.with(|stop| {
+        let stop = stop.borrow();
+        let stop = stop.as_ref()?;
+        if stop
+            .cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+        {
+            Some(CANCEL_TOKEN)
+        } else if Instant::now() >= stop.deadline {
+            Some(TIMEOUT_TOKEN)
+        } else {
+            None
+        }
+    })
 }
 
 /// Builds the engine every script runs in: the standard library without file or network access,
@@ -110,9 +152,7 @@ pub fn build_engine(limits: &Limits, module_roots: Vec<PathBuf>) -> Engine {
         if operations % CLOCK_CHECK_INTERVAL != 0 {
             return None;
         }
-        let expired =
-            DEADLINE.with(|deadline| deadline.get().is_some_and(|at| Instant::now() >= at));
-        expired.then(|| Dynamic::from("timeout"))
+        stop_reason().map(Dynamic::from)
     });
     engine.on_print(|text| super::host::log::script_line(super::host::log::Level::Info, text));
     engine.on_debug(|text, _source, position| {
