@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::{ClockKind, Settings};
 use crate::ingest::feed::Feed;
 use crate::market::simulated::SimulatedConfig;
+use crate::orchestrator::{Orchestrator, OrchestratorSettings};
 use crate::script::host::Host;
 use crate::script::{ScriptFolders, ScriptRuntime};
 use crate::store::{AuditEntry, Store};
@@ -26,6 +27,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// A running daemon.
 pub struct Daemon {
     address: SocketAddr,
+    orchestrator: Arc<Orchestrator>,
     scripts: Arc<ScriptRuntime>,
     store: Store,
     clock: Clock,
@@ -76,6 +78,10 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
         tokio::spawn(crate::script::reload::watch(watched, token)),
     ));
 
+    let orchestrator = Orchestrator::new(store.clone(), clock.clone(), scripts.clone(), orchestrator_settings(settings));
+    let token = shutdown.clone();
+    tasks.push(("orchestrator", tokio::spawn(orchestrator.clone().run(token))));
+
     let listener = tokio::net::TcpListener::bind(config.server.bind)
         .await
         .with_context(|| format!("listening on {}", config.server.bind))?;
@@ -101,12 +107,24 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
     .await;
     Ok(Daemon {
         address,
+        orchestrator,
         scripts,
         store,
         clock,
         shutdown,
         tasks,
     })
+}
+
+/// The orchestrator's settings from configuration.
+pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
+    let config = &settings.config.orchestrator;
+    OrchestratorSettings {
+        max_parallel_runs: config.max_parallel_runs,
+        lease: std::time::Duration::from_secs_f64(config.lease_seconds),
+        poll: std::time::Duration::from_millis(config.poll_ms),
+        disabled: config.disabled.clone(),
+    }
 }
 
 /// Builds the script runtime over the configured folders and loads every script.
@@ -146,6 +164,11 @@ impl Daemon {
     /// Where the API listens (useful with port 0).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The orchestrator.
+    pub fn orchestrator(&self) -> &Arc<Orchestrator> {
+        &self.orchestrator
     }
 
     /// The script runtime.

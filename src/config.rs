@@ -75,6 +75,24 @@ pub struct Config {
     pub log: LogConfig,
     /// The script sandbox.
     pub scripts: ScriptsConfig,
+    /// The flow orchestrator.
+    pub orchestrator: OrchestratorConfig,
+}
+
+/// The flow orchestrator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrchestratorConfig {
+    /// Flow runs one daemon executes at once.
+    pub max_parallel_runs: usize,
+    /// How long a worker's claim on a run holds without renewal (real seconds); a run whose
+    /// worker died becomes Crashed this long after.
+    pub lease_seconds: f64,
+    /// How often the loop looks for work created elsewhere (real milliseconds).
+    pub poll_ms: u64,
+    /// Flows that get no deployment in this environment.
+    #[serde(default)]
+    pub disabled: Vec<String>,
 }
 
 /// The script sandbox.
@@ -383,6 +401,15 @@ fn validate(
                 "must be at least 1 (0 would mean unlimited)".into(),
             ));
         }
+    }
+    if config.orchestrator.max_parallel_runs == 0 {
+        return Err(invalid("orchestrator.max_parallel_runs", "must be at least 1".into()));
+    }
+    if !(config.orchestrator.lease_seconds.is_finite() && config.orchestrator.lease_seconds >= 1.0) {
+        return Err(invalid("orchestrator.lease_seconds", format!("must be at least 1 second, got {}", config.orchestrator.lease_seconds)));
+    }
+    if config.orchestrator.poll_ms == 0 {
+        return Err(invalid("orchestrator.poll_ms", "must be at least 1".into()));
     }
     if config.log.retention_days == 0 {
         return Err(invalid("log.retention_days", "must be at least 1".into()));

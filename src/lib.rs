@@ -15,6 +15,7 @@ pub mod telemetry;
 pub mod ingest;
 pub mod market;
 pub mod script;
+pub mod orchestrator;
 
 pub mod api;
 pub mod app;

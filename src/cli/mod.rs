@@ -1,6 +1,7 @@
 //! The command line: the only module that knows clap. Each subcommand loads configuration, sets up
 //! logging and calls into the library.
 
+mod flow;
 mod ingest;
 mod script;
 
@@ -68,6 +69,12 @@ enum Command {
     /// Work with one script.
     #[command(subcommand)]
     Script(ScriptCommand),
+    /// Flows and their runs.
+    #[command(subcommand)]
+    Flow(flow::FlowCommand),
+    /// Deployments: the schedules of flows.
+    #[command(subcommand)]
+    Deployment(flow::DeploymentCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +173,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Script(ScriptCommand::Run(arguments)) => {
                 script::run(&settings, &arguments).await
             }
+            Command::Flow(command) => flow::flow(&settings, &command).await,
+            Command::Deployment(command) => flow::deployment(&settings, &command).await,
         }
     })
 }

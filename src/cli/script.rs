@@ -33,7 +33,7 @@ pub struct RunArguments {
     params: Vec<(String, serde_json::Value)>,
 }
 
-fn parse_param(text: &str) -> Result<(String, serde_json::Value), String> {
+pub(super) fn parse_param(text: &str) -> Result<(String, serde_json::Value), String> {
     let (key, value) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}` is not key=value"))?;
@@ -45,11 +45,12 @@ fn parse_param(text: &str) -> Result<(String, serde_json::Value), String> {
     Ok((key.to_owned(), value))
 }
 
-async fn runtime(settings: &Settings) -> anyhow::Result<(Store, std::sync::Arc<ScriptRuntime>)> {
+pub(super) async fn runtime(settings: &Settings) -> anyhow::Result<(Store, std::sync::Arc<ScriptRuntime>, Clock)> {
     let store = Store::open(&settings.database, settings.config.database.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", settings.database))?;
-    // On simulated time, "now" for a one-off call is the end of the stored market data.
+    // On simulated time, "now" for a one-off command starts at the end of the stored market data
+    // and runs at real speed (a retry delay then passes as it would on the daemon at 1×).
     let clock = match settings.config.clock.mode {
         ClockKind::Real => Clock::real(),
         ClockKind::Simulated => {
@@ -61,7 +62,7 @@ async fn runtime(settings: &Settings) -> anyhow::Result<(Store, std::sync::Arc<S
                 .values()
                 .map(|bar| bar.time + chrono::Duration::minutes(1))
                 .max();
-            Clock::manual(end.unwrap_or(settings.config.clock.start))
+            Clock::simulated(end.unwrap_or(settings.config.clock.start), 1.0)
         }
     };
     let folders = crate::script::ScriptFolders {
@@ -70,11 +71,12 @@ async fn runtime(settings: &Settings) -> anyhow::Result<(Store, std::sync::Arc<S
     };
     let host = crate::script::host::Host {
         store: store.clone(),
-        clock,
+        clock: clock.clone(),
         runtime: tokio::runtime::Handle::current(),
     };
     let runtime = ScriptRuntime::new(folders, settings.config.scripts.limits.clone(), host)?;
-    Ok((store, runtime))
+    runtime.registry().set_validator(crate::orchestrator::meta_validator());
+    Ok((store, runtime, clock))
 }
 
 /// Checks scripts; exit status 1 when any has a problem.
@@ -101,7 +103,7 @@ pub async fn check(settings: &Settings, arguments: &CheckArguments) -> anyhow::R
     let engine =
         crate::script::build_engine(&settings.config.scripts.limits, absolute.library_roots());
     let report =
-        tokio::task::spawn_blocking(move || check_paths(&engine, &absolute, &paths)).await?;
+        tokio::task::spawn_blocking(move || check_paths(&engine, &absolute, Some(&crate::orchestrator::meta_validator()), &paths)).await?;
     for error in &report.errors {
         println!("{error}");
     }
@@ -119,7 +121,7 @@ pub async fn check(settings: &Settings, arguments: &CheckArguments) -> anyhow::R
 
 /// Calls one function of one script and prints its result as JSON.
 pub async fn run(settings: &Settings, arguments: &RunArguments) -> anyhow::Result<ExitCode> {
-    let (store, runtime) = runtime(settings).await?;
+    let (store, runtime, _) = runtime(settings).await?;
     let source = std::fs::read_to_string(&arguments.path)
         .with_context(|| format!("reading {}", arguments.path.display()))?;
     let kind = if source.contains("fn on_cycle") && !source.contains("fn run(") {

@@ -8,6 +8,7 @@ pub mod money;
 pub mod order;
 pub mod position;
 pub mod resample;
+pub mod run;
 pub mod symbol;
 pub mod timeframe;
 
@@ -18,5 +19,6 @@ pub use order::{
 };
 pub use position::Position;
 pub use resample::{ResampleError, resample};
+pub use run::{RunState, RunStateError};
 pub use symbol::{Symbol, SymbolError};
 pub use timeframe::{Timeframe, TimeframeError, TimeframeUnit};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rhai::Engine;
 
-use super::compile::{ScriptKind, compile};
+use super::compile::{MetaValidator, ScriptKind, compile};
 use super::error::{ErrorKind, ScriptError};
 use super::registry::{FileRole, ScriptFolders, is_script_file};
 
@@ -19,7 +19,12 @@ pub struct CheckReport {
 }
 
 /// Checks each path: a file, or every script file in a folder (and its `lib/`).
-pub fn check_paths(engine: &Engine, folders: &ScriptFolders, paths: &[PathBuf]) -> CheckReport {
+pub fn check_paths(
+    engine: &Engine,
+    folders: &ScriptFolders,
+    validator: Option<&MetaValidator>,
+    paths: &[PathBuf],
+) -> CheckReport {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -32,7 +37,7 @@ pub fn check_paths(engine: &Engine, folders: &ScriptFolders, paths: &[PathBuf]) 
     files.dedup();
     let mut report = CheckReport::default();
     for file in files {
-        if let Err(error) = check_file(engine, folders, &file) {
+        if let Err(error) = check_file(engine, folders, validator, &file) {
             report.errors.push(error);
         }
         report.checked.push(file);
@@ -53,7 +58,12 @@ fn collect(folder: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
-fn check_file(engine: &Engine, folders: &ScriptFolders, path: &Path) -> Result<(), ScriptError> {
+fn check_file(
+    engine: &Engine,
+    folders: &ScriptFolders,
+    validator: Option<&MetaValidator>,
+    path: &Path,
+) -> Result<(), ScriptError> {
     let label = path.display().to_string();
     let source = std::fs::read_to_string(path).map_err(|error| {
         ScriptError::new(&label, ErrorKind::Io, format!("cannot read: {error}"))
@@ -68,7 +78,7 @@ fn check_file(engine: &Engine, folders: &ScriptFolders, path: &Path) -> Result<(
         }
     });
     match role {
-        FileRole::Script(kind) => compile(engine, path, kind, &source).map(|_| ()),
+        FileRole::Script(kind) => compile(engine, path, kind, &source, validator).map(|_| ()),
         FileRole::Library => engine
             .compile(&source)
             .map(|_| ())

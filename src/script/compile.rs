@@ -38,9 +38,11 @@ impl ScriptKind {
     }
 }
 
-/// What `fn meta()` may return. Unknown keys are errors, so a typo is caught at save time.
+/// What `fn meta()` may return: a description and tags for every script, and keys that another
+/// part of the host understands (a flow's schedule, retries…) in `extra`, which a
+/// [`MetaValidator`] checks. Without a validator, any extra key is an error, so a typo is caught
+/// at save time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ScriptMeta {
     /// One line on what the script does.
     #[serde(default)]
@@ -48,7 +50,18 @@ pub struct ScriptMeta {
     /// Labels for filtering.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Every other key, for the validator.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Checks the keys of `meta()` beyond description and tags (the orchestrator's deployment
+/// settings); an error refuses the version like a syntax error would.
+pub type MetaValidator = Arc<
+    dyn Fn(ScriptKind, &serde_json::Map<String, serde_json::Value>) -> Result<(), String>
+        + Send
+        + Sync,
+>;
 
 /// A compiled, validated script version. Shared by reference: calls in flight keep the version
 /// they started with even after a reload replaces it.
@@ -94,6 +107,7 @@ pub fn compile(
     path: &Path,
     kind: ScriptKind,
     source: &str,
+    validator: Option<&MetaValidator>,
 ) -> Result<CompiledScript, ScriptError> {
     let label = path.display().to_string();
     // Self-contained: imports are resolved now, so a bad import fails the save, not a later run.
@@ -119,6 +133,21 @@ pub fn compile(
     let name = script_name(path);
     let hash = content_hash(source);
     let meta = read_meta(engine, &label, &name, &hash, &ast)?;
+    let invalid_meta = |message: String| {
+        ScriptError::new(&label, ErrorKind::Validation, format!("meta(): {message}"))
+    };
+    match validator {
+        Some(validate) => validate(kind, &meta.extra).map_err(invalid_meta)?,
+        None if !meta.extra.is_empty() => {
+            let keys: Vec<&str> = meta.extra.keys().map(String::as_str).collect();
+            return Err(invalid_meta(format!(
+                "unknown keys {}; a {} takes description and tags",
+                keys.join(", "),
+                kind.as_str()
+            )));
+        }
+        None => {}
+    }
     Ok(CompiledScript {
         name,
         path: path.to_path_buf(),

@@ -9,7 +9,9 @@ use arc_swap::ArcSwap;
 use rhai::Engine;
 use serde::Serialize;
 
-use super::compile::{CompiledScript, ScriptKind, compile, content_hash, script_name};
+use super::compile::{
+    CompiledScript, MetaValidator, ScriptKind, compile, content_hash, script_name,
+};
 use super::error::{ErrorKind, ScriptError};
 use crate::clock::Clock;
 use crate::store::{ScriptVersionRecord, Store, VersionStatus};
@@ -112,6 +114,8 @@ pub struct Registry {
     current: ArcSwap<BTreeMap<String, Arc<CompiledScript>>>,
     /// The last load outcome per script name (a refused save shows here while the old version serves).
     outcomes: Mutex<BTreeMap<String, LoadOutcome>>,
+    /// Checks metadata keys beyond description and tags; set once, before the first load.
+    validator: std::sync::OnceLock<MetaValidator>,
 }
 
 impl Registry {
@@ -124,7 +128,18 @@ impl Registry {
             clock,
             current: ArcSwap::from_pointee(BTreeMap::new()),
             outcomes: Mutex::new(BTreeMap::new()),
+            validator: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Installs the metadata validator (once; later calls are ignored).
+    pub fn set_validator(&self, validator: MetaValidator) {
+        let _ = self.validator.set(validator);
+    }
+
+    /// The metadata validator, if one is installed.
+    pub fn validator(&self) -> Option<&MetaValidator> {
+        self.validator.get()
     }
 
     /// The folders it watches.
@@ -193,7 +208,7 @@ impl Registry {
     }
 
     async fn recompile(&self, script: &CompiledScript) -> crate::store::Result<()> {
-        match compile(&self.engine, &script.path, script.kind, &script.source) {
+        match compile(&self.engine, &script.path, script.kind, &script.source, self.validator()) {
             Ok(compiled) => self.publish(compiled, true).await,
             Err(error) => {
                 tracing::error!(script = %script.name, %error, "a library change broke this script; its previous version keeps serving");
@@ -233,7 +248,7 @@ impl Registry {
             );
             return self.refuse(path, &name, kind, &hash, &source, error).await;
         }
-        match compile(&self.engine, path, kind, &source) {
+        match compile(&self.engine, path, kind, &source, self.validator()) {
             Ok(compiled) => self.publish(compiled, false).await,
             Err(error) => {
                 self.refuse(path, &name, kind, &hash, &source, error)
@@ -326,7 +341,7 @@ impl Registry {
         }) else {
             return Ok(());
         };
-        match compile(&self.engine, path, kind, &last_good.source) {
+        match compile(&self.engine, path, kind, &last_good.source, self.validator()) {
             Ok(compiled) => {
                 tracing::warn!(
                     script = name,

@@ -177,7 +177,7 @@ impl ScriptRuntime {
                 format!("cannot read: {error}"),
             )
         })?;
-        compile(self.registry.engine(), path, kind, &source)
+        compile(self.registry.engine(), path, kind, &source, self.registry.validator())
     }
 }
 

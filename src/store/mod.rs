@@ -10,6 +10,7 @@ mod bars;
 mod load_runs;
 mod quality;
 mod query;
+mod runs;
 mod scripts;
 
 use std::str::FromStr;
@@ -25,6 +26,7 @@ pub use bars::{BarInsert, BarQuery};
 pub use load_runs::{LoadRun, LoadRunStatus, LoadRunSummary};
 pub use quality::{QualityIssue, Severity};
 pub use query::{MAX_QUERY_ROWS, QueryError};
+pub use runs::{DeploymentRecord, NewRun, ReapedRun, RunEnding, RunLogRecord, RunRecord, StateRecord};
 pub use scripts::{ScriptVersionRecord, VersionStatus};
 
 use crate::config::DatabaseLocation;

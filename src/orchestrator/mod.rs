@@ -1,0 +1,260 @@
+//! The flow orchestrator: what Prefect did, inside the host. Deployments come from flow scripts'
+//! `meta()`; the scheduler creates each tick's run exactly once; workers claim due runs with
+//! leases, run them under their timeout, retry with backoff, and reap runs whose worker died.
+//!
+//! `schedule` evaluates crontab expressions in their time zones behind a market-calendar gate;
+//! `deployment` validates a flow's settings; `scheduler` plans ticks into runs; `worker` executes.
+
+pub mod deployment;
+pub mod schedule;
+pub mod scheduler;
+pub mod worker;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use self::deployment::{DeploymentSpec, OverlapPolicy};
+use self::worker::Worker;
+use crate::clock::Clock;
+use crate::domain::RunState;
+use crate::script::{MetaValidator, ScriptKind, ScriptRuntime};
+use crate::store::{NewRun, RunRecord, Store};
+
+/// The validator that makes a flow's orchestration settings part of what a save must pass.
+pub fn meta_validator() -> MetaValidator {
+    Arc::new(|kind, extra| match kind {
+        ScriptKind::Flow => DeploymentSpec::from_meta(extra).map(|_| ()),
+        ScriptKind::Strategy if extra.is_empty() => Ok(()),
+        ScriptKind::Strategy => Err(format!(
+            "unknown keys {}; a strategy's meta() takes description and tags",
+            extra.keys().cloned().collect::<Vec<_>>().join(", ")
+        )),
+    })
+}
+
+/// Settings of the orchestrator loop.
+#[derive(Debug, Clone)]
+pub struct OrchestratorSettings {
+    /// Runs this daemon executes at once.
+    pub max_parallel_runs: usize,
+    /// A claim's lease, in real time.
+    pub lease: Duration,
+    /// How often the loop looks for work others created (manual runs, other workers), real time.
+    pub poll: Duration,
+    /// Deployments disabled by configuration.
+    pub disabled: Vec<String>,
+}
+
+impl Default for OrchestratorSettings {
+    fn default() -> Self {
+        Self { max_parallel_runs: 8, lease: Duration::from_secs(30), poll: Duration::from_millis(250), disabled: Vec::new() }
+    }
+}
+
+/// The orchestrator of one daemon.
+pub struct Orchestrator {
+    worker: Worker,
+    settings: OrchestratorSettings,
+    wake: Notify,
+    slots: Arc<Semaphore>,
+    /// The effective spec of each deployment, as last synchronised from the scripts.
+    specs: Mutex<BTreeMap<String, DeploymentSpec>>,
+}
+
+impl Orchestrator {
+    /// An orchestrator over the daemon's scripts, store and clock.
+    pub fn new(store: Store, clock: Clock, scripts: Arc<ScriptRuntime>, settings: OrchestratorSettings) -> Arc<Self> {
+        let id = format!("{}-{}", hostname(), std::process::id());
+        let worker = Worker { store, clock, scripts, id, lease: settings.lease };
+        let slots = Arc::new(Semaphore::new(settings.max_parallel_runs.max(1)));
+        Arc::new(Self { worker, settings, wake: Notify::new(), slots, specs: Mutex::new(BTreeMap::new()) })
+    }
+
+    /// This daemon's worker id.
+    pub fn worker_id(&self) -> &str {
+        &self.worker.id
+    }
+
+    /// The deployment settings of a flow, as last synchronised.
+    pub fn spec(&self, name: &str) -> Option<DeploymentSpec> {
+        self.specs.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+    }
+
+    /// Wakes the loop (after a manual run or a deployment change).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Brings the deployments table in line with the serving flow scripts.
+    pub async fn sync_deployments(&self) -> crate::store::Result<()> {
+        let now = self.worker.clock.now();
+        let mut specs = BTreeMap::new();
+        for script in self.worker.scripts.registry().scripts() {
+            if script.kind != ScriptKind::Flow || self.settings.disabled.contains(&script.name) {
+                continue;
+            }
+            let Ok(spec) = DeploymentSpec::from_meta(&script.meta.extra) else { continue };
+            let changed = self.spec(&script.name).is_none_or(|previous| previous != spec);
+            if changed {
+                let json = serde_json::to_value(&spec).unwrap_or_default();
+                self.worker.store.upsert_deployment(&script.name, &json, spec.concurrency, now).await?;
+            }
+            specs.insert(script.name.clone(), spec);
+        }
+        *self.specs.lock().unwrap_or_else(PoisonError::into_inner) = specs;
+        Ok(())
+    }
+
+    /// One pass: sync deployments, plan ticks, reap dead runs, apply overlap policies, start due
+    /// runs. Returns the handles of the runs started.
+    pub async fn step(self: &Arc<Self>) -> crate::store::Result<Vec<tokio::task::JoinHandle<()>>> {
+        self.sync_deployments().await?;
+        let now = self.worker.clock.now();
+        // Ticks older than the lease are missed ticks: the daemon was down or stalled that long.
+        let grace = self.worker.lease_in_clock_time();
+        for deployment in self.worker.store.deployments().await? {
+            if let Some(spec) = self.spec(&deployment.name) {
+                scheduler::plan(&self.worker.store, &deployment, &spec, now, grace).await?;
+            }
+        }
+        let specs = |name: &str| self.spec(name);
+        self.worker.reap(&specs).await?;
+        self.apply_overlap_policies(now).await?;
+        let mut started = Vec::new();
+        while let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            let Some(run) = self.worker.claim().await? else { break };
+            let spec = self.spec(&run.deployment).unwrap_or_default();
+            let worker = self.worker.clone();
+            started.push(tokio::spawn(async move {
+                let id = run.id;
+                if let Err(error) = worker.execute(run, &spec).await {
+                    tracing::error!(run = id, %error, "recording a run failed");
+                }
+                drop(permit);
+            }));
+        }
+        Ok(started)
+    }
+
+    /// Skips or cancels per the deployment's overlap policy when due runs find it at its limit.
+    async fn apply_overlap_policies(&self, now: DateTime<Utc>) -> crate::store::Result<()> {
+        let specs = self.specs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        for (name, spec) in specs {
+            if spec.on_overlap == OverlapPolicy::Queue {
+                continue;
+            }
+            let running = self.worker.store.runs(Some(&name), Some(RunState::Running), 1000).await?;
+            if running.len() < spec.concurrency as usize {
+                continue;
+            }
+            let scheduled = self.worker.store.runs(Some(&name), Some(RunState::Scheduled), 1000).await?;
+            let due: Vec<&RunRecord> = scheduled.iter().filter(|run| run.due_at <= now).collect();
+            if due.is_empty() {
+                continue;
+            }
+            match spec.on_overlap {
+                OverlapPolicy::Skip => {
+                    for run in due {
+                        self.worker.store.skip_run(run.id, "skipped: the previous run was still running (on_overlap = skip)", now).await?;
+                    }
+                }
+                OverlapPolicy::CancelOlder => {
+                    // Oldest first: `runs` lists newest first.
+                    for run in running.iter().rev().take(due.len()) {
+                        self.worker.store.request_cancel(run.id, now).await?;
+                    }
+                }
+                OverlapPolicy::Queue => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// When the loop should next look, in clock time: the next tick of any deployment.
+    async fn next_wake(&self) -> Option<DateTime<Utc>> {
+        let now = self.worker.clock.now();
+        let specs = self.specs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        specs.values().filter_map(|spec| spec.gated_schedule().ok()?.next_after(now)).min()
+    }
+
+    /// Runs until `shutdown`; then waits for running flows to finish (they are bounded by their
+    /// timeouts), so a stop leaves no run Running.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(worker = %self.worker.id, "orchestrator started");
+        let mut in_flight: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        loop {
+            match self.step().await {
+                Ok(started) => in_flight.extend(started),
+                Err(error) => tracing::warn!(%error, "orchestrator pass failed; retrying"),
+            }
+            in_flight.retain(|handle| !handle.is_finished());
+            let next = self.next_wake().await;
+            let clock = self.worker.clock.clone();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = async { match next { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
+            }
+        }
+        for handle in in_flight {
+            let _ = handle.await;
+        }
+        tracing::info!("orchestrator stopped");
+        Ok(())
+    }
+
+    /// Creates a manual run of `name` due now, for this or another daemon to pick up.
+    pub async fn submit(&self, name: &str, parameters: Option<serde_json::Map<String, serde_json::Value>>) -> anyhow::Result<i64> {
+        self.sync_deployments().await?;
+        let spec = self.spec(name).ok_or_else(|| anyhow::anyhow!("no flow named `{name}` is loaded"))?;
+        let now = self.worker.clock.now();
+        let mut merged = spec.parameters.clone();
+        merged.extend(parameters.unwrap_or_default());
+        let run = NewRun {
+            deployment: name.to_owned(),
+            parent_run_id: None,
+            trigger: "manual".into(),
+            schedule_key: None,
+            scheduled_at: now,
+            due_at: now,
+            max_attempts: spec.max_attempts(),
+            parameters: serde_json::Value::Object(merged),
+            state: RunState::Scheduled,
+            message: Some("manual".into()),
+            worker: None,
+        };
+        let id = self.worker.store.insert_run(&run, now).await?.ok_or_else(|| anyhow::anyhow!("the run was not created"))?;
+        self.wake();
+        Ok(id)
+    }
+
+    /// Runs `name` now in this process (the CLI without a daemon): created, claimed and executed
+    /// like any other run, retries included. Returns the finished run.
+    pub async fn run_in_foreground(self: &Arc<Self>, name: &str, parameters: Option<serde_json::Map<String, serde_json::Value>>) -> anyhow::Result<RunRecord> {
+        let id = self.submit(name, parameters).await?;
+        loop {
+            let run = self.worker.store.run(id).await?.ok_or_else(|| anyhow::anyhow!("run {id} vanished"))?;
+            if run.state.is_terminal() {
+                return Ok(run);
+            }
+            if run.state == RunState::AwaitingRetry {
+                // Wait out the retry delay on the clock, then run the next attempt.
+                self.worker.clock.sleep_until(run.due_at).await;
+            }
+            for handle in self.step().await? {
+                let _ = handle.await;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|name| name.trim().to_owned()).unwrap_or_else(|_| "tradehost".into())
+}
