@@ -18,6 +18,7 @@ use crate::ingest::feed::Feed;
 use crate::market::simulated::SimulatedConfig;
 use crate::orchestrator::{Orchestrator, OrchestratorSettings};
 use crate::script::host::Host;
+use crate::script::reload::Watcher;
 use crate::script::{ScriptFolders, ScriptRuntime};
 use crate::store::{AuditEntry, Store};
 
@@ -70,17 +71,21 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
         }
     };
 
-    let scripts = start_scripts(settings, &store, &clock).await?;
+    let (scripts, watcher) = start_scripts(settings, &store, &clock).await?;
     let token = shutdown.clone();
-    let watched = scripts.clone();
-    tasks.push((
-        "script watcher",
-        tokio::spawn(crate::script::reload::watch(watched, token)),
-    ));
+    tasks.push(("script watcher", tokio::spawn(watcher.run(token))));
 
-    let orchestrator = Orchestrator::new(store.clone(), clock.clone(), scripts.clone(), orchestrator_settings(settings));
+    let orchestrator = Orchestrator::new(
+        store.clone(),
+        clock.clone(),
+        scripts.clone(),
+        orchestrator_settings(settings),
+    );
     let token = shutdown.clone();
-    tasks.push(("orchestrator", tokio::spawn(orchestrator.clone().run(token))));
+    tasks.push((
+        "orchestrator",
+        tokio::spawn(orchestrator.clone().run(token)),
+    ));
 
     let listener = tokio::net::TcpListener::bind(config.server.bind)
         .await
@@ -127,12 +132,14 @@ pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
     }
 }
 
-/// Builds the script runtime over the configured folders and loads every script.
+/// Builds the script runtime over the configured folders, starts watching them, then loads every
+/// script (watching first, so no save is missed between the two). Flow metadata is validated by
+/// the orchestrator's rules, so a bad schedule refuses the save.
 pub async fn start_scripts(
     settings: &Settings,
     store: &Store,
     clock: &Clock,
-) -> anyhow::Result<Arc<ScriptRuntime>> {
+) -> anyhow::Result<(Arc<ScriptRuntime>, Watcher)> {
     let folders = ScriptFolders {
         scripts: settings.scripts_dir(),
         strategies: settings.strategies_dir(),
@@ -146,6 +153,10 @@ pub async fn start_scripts(
         .context("preparing the script folders")?;
     runtime
         .registry()
+        .set_validator(crate::orchestrator::meta_validator());
+    let watcher = Watcher::start(runtime.clone()).context("watching the script folders")?;
+    runtime
+        .registry()
         .load_all()
         .await
         .context("loading scripts")?;
@@ -157,7 +168,7 @@ pub async fn start_scripts(
         .filter(|outcome| outcome.error.is_some())
         .count();
     tracing::info!(loaded, refused, "scripts loaded");
-    Ok(runtime)
+    Ok((runtime, watcher))
 }
 
 impl Daemon {

@@ -403,10 +403,20 @@ fn validate(
         }
     }
     if config.orchestrator.max_parallel_runs == 0 {
-        return Err(invalid("orchestrator.max_parallel_runs", "must be at least 1".into()));
+        return Err(invalid(
+            "orchestrator.max_parallel_runs",
+            "must be at least 1".into(),
+        ));
     }
-    if !(config.orchestrator.lease_seconds.is_finite() && config.orchestrator.lease_seconds >= 1.0) {
-        return Err(invalid("orchestrator.lease_seconds", format!("must be at least 1 second, got {}", config.orchestrator.lease_seconds)));
+    if !(config.orchestrator.lease_seconds.is_finite() && config.orchestrator.lease_seconds >= 1.0)
+    {
+        return Err(invalid(
+            "orchestrator.lease_seconds",
+            format!(
+                "must be at least 1 second, got {}",
+                config.orchestrator.lease_seconds
+            ),
+        ));
     }
     if config.orchestrator.poll_ms == 0 {
         return Err(invalid("orchestrator.poll_ms", "must be at least 1".into()));

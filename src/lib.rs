@@ -14,8 +14,8 @@ pub mod telemetry;
 
 pub mod ingest;
 pub mod market;
-pub mod script;
 pub mod orchestrator;
+pub mod script;
 
 pub mod api;
 pub mod app;

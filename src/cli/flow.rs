@@ -100,8 +100,14 @@ pub struct NextArguments {
 
 async fn orchestrator(settings: &Settings) -> anyhow::Result<(Store, Arc<Orchestrator>)> {
     let (store, runtime, clock) = super::script::runtime(settings).await?;
-    runtime.registry().set_validator(crate::orchestrator::meta_validator());
-    runtime.registry().load_all().await.context("loading scripts")?;
+    runtime
+        .registry()
+        .set_validator(crate::orchestrator::meta_validator());
+    runtime
+        .registry()
+        .load_all()
+        .await
+        .context("loading scripts")?;
     let mut orchestrator_settings = crate::app::orchestrator_settings(settings);
     orchestrator_settings.max_parallel_runs = 1;
     let orchestrator = Orchestrator::new(store.clone(), clock, runtime, orchestrator_settings);
@@ -110,7 +116,10 @@ async fn orchestrator(settings: &Settings) -> anyhow::Result<(Store, Arc<Orchest
 }
 
 fn show_time(time: Option<DateTime<Utc>>) -> String {
-    time.map_or_else(|| "-".into(), |time| time.format("%Y-%m-%d %H:%M:%S").to_string())
+    time.map_or_else(
+        || "-".into(),
+        |time| time.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
 }
 
 fn print_run(run: &RunRecord) {
@@ -134,12 +143,24 @@ pub async fn flow(settings: &Settings, command: &FlowCommand) -> anyhow::Result<
             let (store, orchestrator) = orchestrator(settings).await?;
             for deployment in store.deployments().await? {
                 let spec = orchestrator.spec(&deployment.name).unwrap_or_default();
-                let schedules: Vec<String> = spec.schedules.iter().map(|schedule| format!("{} {}", schedule.cron, schedule.timezone)).collect();
+                let schedules: Vec<String> = spec
+                    .schedules
+                    .iter()
+                    .map(|schedule| format!("{} {}", schedule.cron, schedule.timezone))
+                    .collect();
                 println!(
                     "{:<28} {:<7} {}",
                     deployment.name,
-                    if deployment.paused { "paused" } else { "active" },
-                    if schedules.is_empty() { "manual".to_owned() } else { schedules.join("; ") }
+                    if deployment.paused {
+                        "paused"
+                    } else {
+                        "active"
+                    },
+                    if schedules.is_empty() {
+                        "manual".to_owned()
+                    } else {
+                        schedules.join("; ")
+                    }
                 );
             }
             store.close().await;
@@ -147,14 +168,17 @@ pub async fn flow(settings: &Settings, command: &FlowCommand) -> anyhow::Result<
         }
         FlowCommand::Run(arguments) => {
             let (store, orchestrator) = orchestrator(settings).await?;
-            let params: serde_json::Map<String, serde_json::Value> = arguments.params.iter().cloned().collect();
+            let params: serde_json::Map<String, serde_json::Value> =
+                arguments.params.iter().cloned().collect();
             let daemon = !arguments.foreground && daemon_is_running(settings).await;
             let run = if daemon {
                 let id = orchestrator.submit(&arguments.name, Some(params)).await?;
                 eprintln!("run {id} submitted to the running daemon; waiting for it to finish");
                 wait_for_end(&store, id).await?
             } else {
-                orchestrator.run_in_foreground(&arguments.name, Some(params)).await?
+                orchestrator
+                    .run_in_foreground(&arguments.name, Some(params))
+                    .await?
             };
             print_run(&run);
             if let Some(result) = &run.result {
@@ -164,11 +188,22 @@ pub async fn flow(settings: &Settings, command: &FlowCommand) -> anyhow::Result<
                 eprintln!("{error}");
             }
             store.close().await;
-            Ok(if run.state == RunState::Completed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if run.state == RunState::Completed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         FlowCommand::Runs(arguments) => {
             let store = open(settings).await?;
-            for run in store.runs(arguments.deployment.as_deref(), arguments.state, arguments.limit).await? {
+            for run in store
+                .runs(
+                    arguments.deployment.as_deref(),
+                    arguments.state,
+                    arguments.limit,
+                )
+                .await?
+            {
                 print_run(&run);
             }
             store.close().await;
@@ -183,7 +218,13 @@ pub async fn flow(settings: &Settings, command: &FlowCommand) -> anyhow::Result<
             println!("{}", serde_json::to_string_pretty(&record)?);
             println!("history:");
             for state in store.run_states(*run).await? {
-                println!("  {}  attempt {}  {:<15} {}", show_time(Some(state.at)), state.attempt, state.state.as_str(), state.message.unwrap_or_default());
+                println!(
+                    "  {}  attempt {}  {:<15} {}",
+                    show_time(Some(state.at)),
+                    state.attempt,
+                    state.state.as_str(),
+                    state.message.unwrap_or_default()
+                );
             }
             store.close().await;
             Ok(ExitCode::SUCCESS)
@@ -191,7 +232,13 @@ pub async fn flow(settings: &Settings, command: &FlowCommand) -> anyhow::Result<
         FlowCommand::Logs { run } => {
             let store = open(settings).await?;
             for line in store.run_logs(*run).await? {
-                println!("{}  attempt {}  {:<5} {}", show_time(Some(line.at)), line.attempt, line.level, line.message);
+                println!(
+                    "{}  attempt {}  {:<5} {}",
+                    show_time(Some(line.at)),
+                    line.attempt,
+                    line.level,
+                    line.message
+                );
             }
             store.close().await;
             Ok(ExitCode::SUCCESS)
@@ -214,7 +261,10 @@ pub async fn flow(settings: &Settings, command: &FlowCommand) -> anyhow::Result<
 }
 
 /// Runs a `deployment` command.
-pub async fn deployment(settings: &Settings, command: &DeploymentCommand) -> anyhow::Result<ExitCode> {
+pub async fn deployment(
+    settings: &Settings,
+    command: &DeploymentCommand,
+) -> anyhow::Result<ExitCode> {
     match command {
         DeploymentCommand::Ls => flow(settings, &FlowCommand::Ls).await,
         DeploymentCommand::Pause { name } | DeploymentCommand::Resume { name } => {
@@ -239,7 +289,10 @@ pub async fn deployment(settings: &Settings, command: &DeploymentCommand) -> any
             let schedule = spec.gated_schedule().map_err(anyhow::Error::msg)?;
             let after = arguments.after.unwrap_or_else(Utc::now);
             for tick in schedule.next_n(after, arguments.count) {
-                println!("{}", tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                println!(
+                    "{}",
+                    tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -247,17 +300,27 @@ pub async fn deployment(settings: &Settings, command: &DeploymentCommand) -> any
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(&settings.database, 2).await.with_context(|| format!("opening the database at {}", settings.database))
+    Store::open(&settings.database, 2)
+        .await
+        .with_context(|| format!("opening the database at {}", settings.database))
 }
 
 async fn daemon_is_running(settings: &Settings) -> bool {
     let address = settings.config.server.bind;
-    tokio::time::timeout(std::time::Duration::from_millis(300), tokio::net::TcpStream::connect(address)).await.is_ok_and(|connected| connected.is_ok())
+    tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .is_ok_and(|connected| connected.is_ok())
 }
 
 async fn wait_for_end(store: &Store, id: i64) -> anyhow::Result<RunRecord> {
     loop {
-        let run = store.run(id).await?.ok_or_else(|| anyhow::anyhow!("run {id} vanished"))?;
+        let run = store
+            .run(id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("run {id} vanished"))?;
         if run.state.is_terminal() {
             return Ok(run);
         }

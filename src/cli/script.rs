@@ -45,7 +45,9 @@ pub(super) fn parse_param(text: &str) -> Result<(String, serde_json::Value), Str
     Ok((key.to_owned(), value))
 }
 
-pub(super) async fn runtime(settings: &Settings) -> anyhow::Result<(Store, std::sync::Arc<ScriptRuntime>, Clock)> {
+pub(super) async fn runtime(
+    settings: &Settings,
+) -> anyhow::Result<(Store, std::sync::Arc<ScriptRuntime>, Clock)> {
     let store = Store::open(&settings.database, settings.config.database.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", settings.database))?;
@@ -75,7 +77,9 @@ pub(super) async fn runtime(settings: &Settings) -> anyhow::Result<(Store, std::
         runtime: tokio::runtime::Handle::current(),
     };
     let runtime = ScriptRuntime::new(folders, settings.config.scripts.limits.clone(), host)?;
-    runtime.registry().set_validator(crate::orchestrator::meta_validator());
+    runtime
+        .registry()
+        .set_validator(crate::orchestrator::meta_validator());
     Ok((store, runtime, clock))
 }
 
@@ -102,8 +106,15 @@ pub async fn check(settings: &Settings, arguments: &CheckArguments) -> anyhow::R
     };
     let engine =
         crate::script::build_engine(&settings.config.scripts.limits, absolute.library_roots());
-    let report =
-        tokio::task::spawn_blocking(move || check_paths(&engine, &absolute, Some(&crate::orchestrator::meta_validator()), &paths)).await?;
+    let report = tokio::task::spawn_blocking(move || {
+        check_paths(
+            &engine,
+            &absolute,
+            Some(&crate::orchestrator::meta_validator()),
+            &paths,
+        )
+    })
+    .await?;
     for error in &report.errors {
         println!("{error}");
     }

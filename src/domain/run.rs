@@ -49,7 +49,15 @@ impl RunState {
 
     /// True when nothing more will happen to the run.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled | Self::Crashed | Self::TimedOut | Self::Skipped)
+        matches!(
+            self,
+            Self::Completed
+                | Self::Failed
+                | Self::Cancelled
+                | Self::Crashed
+                | Self::TimedOut
+                | Self::Skipped
+        )
     }
 
     /// The stored name.
@@ -83,7 +91,10 @@ pub struct RunStateError(pub String);
 impl FromStr for RunState {
     type Err = RunStateError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|state| state.as_str() == text).ok_or_else(|| RunStateError(text.to_owned()))
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| RunStateError(text.to_owned()))
     }
 }
 
@@ -96,7 +107,10 @@ mod tests {
         for state in RunState::ALL {
             assert_eq!(state.as_str().parse(), Ok(state));
         }
-        let terminal: Vec<_> = RunState::ALL.into_iter().filter(|state| state.is_terminal()).collect();
+        let terminal: Vec<_> = RunState::ALL
+            .into_iter()
+            .filter(|state| state.is_terminal())
+            .collect();
         assert_eq!(terminal.len(), 6);
         assert!(!RunState::AwaitingRetry.is_terminal());
     }

@@ -158,16 +158,26 @@ impl DeploymentSpec {
     fn validate(&self) -> Result<(), String> {
         self.gated_schedule()?;
         let positive = |name: &str, value: f64| {
-            if value.is_finite() && value > 0.0 { Ok(()) } else { Err(format!("{name} must be a number above zero, got {value}")) }
+            if value.is_finite() && value > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be a number above zero, got {value}"))
+            }
         };
         positive("timeout_seconds", self.timeout_seconds)?;
         positive("max_retry_delay_seconds", self.max_retry_delay_seconds)?;
         positive("catch_up_window_seconds", self.catch_up_window_seconds)?;
         if !(self.retry_delay_seconds.is_finite() && self.retry_delay_seconds >= 0.0) {
-            return Err(format!("retry_delay_seconds must be zero or more, got {}", self.retry_delay_seconds));
+            return Err(format!(
+                "retry_delay_seconds must be zero or more, got {}",
+                self.retry_delay_seconds
+            ));
         }
         if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(format!("jitter must be between 0 and 1, got {}", self.jitter));
+            return Err(format!(
+                "jitter must be between 0 and 1, got {}",
+                self.jitter
+            ));
         }
         if self.concurrency == 0 {
             return Err("concurrency must be at least 1".into());
@@ -183,7 +193,10 @@ impl DeploymentSpec {
         let schedules = self
             .schedules
             .iter()
-            .map(|spec| Schedule::parse(&spec.cron, &spec.timezone).map_err(|error| format!("schedule `{}`: {error}", spec.cron)))
+            .map(|spec| {
+                Schedule::parse(&spec.cron, &spec.timezone)
+                    .map_err(|error| format!("schedule `{}`: {error}", spec.cron))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(GatedSchedule::new(schedules, self.calendar))
     }
@@ -239,10 +252,26 @@ mod tests {
 
     #[test]
     fn bad_settings_refuse_the_save_with_a_reason() {
-        assert!(spec(json!({"schedules": [{"cron": "61 * * * *"}]})).expect_err("bad cron").contains("61 * * * *"));
-        assert!(spec(json!({"retires": 3})).expect_err("typo").contains("retires"));
-        assert!(spec(json!({"jitter": 2.0})).expect_err("jitter").contains("jitter"));
-        assert!(spec(json!({"concurrency": 0})).expect_err("zero").contains("concurrency"));
+        assert!(
+            spec(json!({"schedules": [{"cron": "61 * * * *"}]}))
+                .expect_err("bad cron")
+                .contains("61 * * * *")
+        );
+        assert!(
+            spec(json!({"retires": 3}))
+                .expect_err("typo")
+                .contains("retires")
+        );
+        assert!(
+            spec(json!({"jitter": 2.0}))
+                .expect_err("jitter")
+                .contains("jitter")
+        );
+        assert!(
+            spec(json!({"concurrency": 0}))
+                .expect_err("zero")
+                .contains("concurrency")
+        );
         assert!(spec(json!({"on_overlap": "sometimes"})).is_err());
         assert!(spec(json!({"timeout_seconds": 0})).is_err());
     }
@@ -250,15 +279,21 @@ mod tests {
     #[test]
     fn exponential_backoff_doubles_up_to_its_cap() {
         let spec = spec(json!({"retries": 5, "retry_delay_seconds": 10, "backoff": "exponential", "max_retry_delay_seconds": 60})).expect("valid");
-        let delays: Vec<u64> = (2..=6).map(|attempt| spec.retry_delay(attempt).as_secs()).collect();
+        let delays: Vec<u64> = (2..=6)
+            .map(|attempt| spec.retry_delay(attempt).as_secs())
+            .collect();
         assert_eq!(delays, [10, 20, 40, 60, 60]);
-        let fixed = super::DeploymentSpec { backoff: Backoff::Fixed, ..spec.clone() };
+        let fixed = super::DeploymentSpec {
+            backoff: Backoff::Fixed,
+            ..spec.clone()
+        };
         assert_eq!(fixed.retry_delay(5).as_secs(), 10);
     }
 
     #[test]
     fn jitter_stays_within_its_fraction() {
-        let spec = spec(json!({"retries": 1, "retry_delay_seconds": 100, "jitter": 0.2})).expect("valid");
+        let spec =
+            spec(json!({"retries": 1, "retry_delay_seconds": 100, "jitter": 0.2})).expect("valid");
         let mut random = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(7);
         for _ in 0..100 {
             let delay = spec.retry_delay_with_jitter(2, &mut random).as_secs_f64();

@@ -52,7 +52,12 @@ pub struct OrchestratorSettings {
 
 impl Default for OrchestratorSettings {
     fn default() -> Self {
-        Self { max_parallel_runs: 8, lease: Duration::from_secs(30), poll: Duration::from_millis(250), disabled: Vec::new() }
+        Self {
+            max_parallel_runs: 8,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(250),
+            disabled: Vec::new(),
+        }
     }
 }
 
@@ -68,11 +73,28 @@ pub struct Orchestrator {
 
 impl Orchestrator {
     /// An orchestrator over the daemon's scripts, store and clock.
-    pub fn new(store: Store, clock: Clock, scripts: Arc<ScriptRuntime>, settings: OrchestratorSettings) -> Arc<Self> {
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        scripts: Arc<ScriptRuntime>,
+        settings: OrchestratorSettings,
+    ) -> Arc<Self> {
         let id = format!("{}-{}", hostname(), std::process::id());
-        let worker = Worker { store, clock, scripts, id, lease: settings.lease };
+        let worker = Worker {
+            store,
+            clock,
+            scripts,
+            id,
+            lease: settings.lease,
+        };
         let slots = Arc::new(Semaphore::new(settings.max_parallel_runs.max(1)));
-        Arc::new(Self { worker, settings, wake: Notify::new(), slots, specs: Mutex::new(BTreeMap::new()) })
+        Arc::new(Self {
+            worker,
+            settings,
+            wake: Notify::new(),
+            slots,
+            specs: Mutex::new(BTreeMap::new()),
+        })
     }
 
     /// This daemon's worker id.
@@ -82,7 +104,11 @@ impl Orchestrator {
 
     /// The deployment settings of a flow, as last synchronised.
     pub fn spec(&self, name: &str) -> Option<DeploymentSpec> {
-        self.specs.lock().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+        self.specs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// Wakes the loop (after a manual run or a deployment change).
@@ -98,11 +124,18 @@ impl Orchestrator {
             if script.kind != ScriptKind::Flow || self.settings.disabled.contains(&script.name) {
                 continue;
             }
-            let Ok(spec) = DeploymentSpec::from_meta(&script.meta.extra) else { continue };
-            let changed = self.spec(&script.name).is_none_or(|previous| previous != spec);
+            let Ok(spec) = DeploymentSpec::from_meta(&script.meta.extra) else {
+                continue;
+            };
+            let changed = self
+                .spec(&script.name)
+                .is_none_or(|previous| previous != spec);
             if changed {
                 let json = serde_json::to_value(&spec).unwrap_or_default();
-                self.worker.store.upsert_deployment(&script.name, &json, spec.concurrency, now).await?;
+                self.worker
+                    .store
+                    .upsert_deployment(&script.name, &json, spec.concurrency, now)
+                    .await?;
             }
             specs.insert(script.name.clone(), spec);
         }
@@ -127,7 +160,9 @@ impl Orchestrator {
         self.apply_overlap_policies(now).await?;
         let mut started = Vec::new();
         while let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            let Some(run) = self.worker.claim().await? else { break };
+            let Some(run) = self.worker.claim().await? else {
+                break;
+            };
             let spec = self.spec(&run.deployment).unwrap_or_default();
             let worker = self.worker.clone();
             started.push(tokio::spawn(async move {
@@ -143,16 +178,28 @@ impl Orchestrator {
 
     /// Skips or cancels per the deployment's overlap policy when due runs find it at its limit.
     async fn apply_overlap_policies(&self, now: DateTime<Utc>) -> crate::store::Result<()> {
-        let specs = self.specs.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let specs = self
+            .specs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         for (name, spec) in specs {
             if spec.on_overlap == OverlapPolicy::Queue {
                 continue;
             }
-            let running = self.worker.store.runs(Some(&name), Some(RunState::Running), 1000).await?;
+            let running = self
+                .worker
+                .store
+                .runs(Some(&name), Some(RunState::Running), 1000)
+                .await?;
             if running.len() < spec.concurrency as usize {
                 continue;
             }
-            let scheduled = self.worker.store.runs(Some(&name), Some(RunState::Scheduled), 1000).await?;
+            let scheduled = self
+                .worker
+                .store
+                .runs(Some(&name), Some(RunState::Scheduled), 1000)
+                .await?;
             let due: Vec<&RunRecord> = scheduled.iter().filter(|run| run.due_at <= now).collect();
             if due.is_empty() {
                 continue;
@@ -160,7 +207,14 @@ impl Orchestrator {
             match spec.on_overlap {
                 OverlapPolicy::Skip => {
                     for run in due {
-                        self.worker.store.skip_run(run.id, "skipped: the previous run was still running (on_overlap = skip)", now).await?;
+                        self.worker
+                            .store
+                            .skip_run(
+                                run.id,
+                                "skipped: the previous run was still running (on_overlap = skip)",
+                                now,
+                            )
+                            .await?;
                     }
                 }
                 OverlapPolicy::CancelOlder => {
@@ -178,8 +232,15 @@ impl Orchestrator {
     /// When the loop should next look, in clock time: the next tick of any deployment.
     async fn next_wake(&self) -> Option<DateTime<Utc>> {
         let now = self.worker.clock.now();
-        let specs = self.specs.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        specs.values().filter_map(|spec| spec.gated_schedule().ok()?.next_after(now)).min()
+        let specs = self
+            .specs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        specs
+            .values()
+            .filter_map(|spec| spec.gated_schedule().ok()?.next_after(now))
+            .min()
     }
 
     /// Runs until `shutdown`; then waits for running flows to finish (they are bounded by their
@@ -210,9 +271,15 @@ impl Orchestrator {
     }
 
     /// Creates a manual run of `name` due now, for this or another daemon to pick up.
-    pub async fn submit(&self, name: &str, parameters: Option<serde_json::Map<String, serde_json::Value>>) -> anyhow::Result<i64> {
+    pub async fn submit(
+        &self,
+        name: &str,
+        parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> anyhow::Result<i64> {
         self.sync_deployments().await?;
-        let spec = self.spec(name).ok_or_else(|| anyhow::anyhow!("no flow named `{name}` is loaded"))?;
+        let spec = self
+            .spec(name)
+            .ok_or_else(|| anyhow::anyhow!("no flow named `{name}` is loaded"))?;
         let now = self.worker.clock.now();
         let mut merged = spec.parameters.clone();
         merged.extend(parameters.unwrap_or_default());
@@ -229,17 +296,31 @@ impl Orchestrator {
             message: Some("manual".into()),
             worker: None,
         };
-        let id = self.worker.store.insert_run(&run, now).await?.ok_or_else(|| anyhow::anyhow!("the run was not created"))?;
+        let id = self
+            .worker
+            .store
+            .insert_run(&run, now)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the run was not created"))?;
         self.wake();
         Ok(id)
     }
 
     /// Runs `name` now in this process (the CLI without a daemon): created, claimed and executed
     /// like any other run, retries included. Returns the finished run.
-    pub async fn run_in_foreground(self: &Arc<Self>, name: &str, parameters: Option<serde_json::Map<String, serde_json::Value>>) -> anyhow::Result<RunRecord> {
+    pub async fn run_in_foreground(
+        self: &Arc<Self>,
+        name: &str,
+        parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> anyhow::Result<RunRecord> {
         let id = self.submit(name, parameters).await?;
         loop {
-            let run = self.worker.store.run(id).await?.ok_or_else(|| anyhow::anyhow!("run {id} vanished"))?;
+            let run = self
+                .worker
+                .store
+                .run(id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("run {id} vanished"))?;
             if run.state.is_terminal() {
                 return Ok(run);
             }
@@ -256,5 +337,7 @@ impl Orchestrator {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|name| name.trim().to_owned()).unwrap_or_else(|_| "tradehost".into())
+    std::fs::read_to_string("/etc/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "tradehost".into())
 }

@@ -43,16 +43,23 @@ pub async fn plan(
     if from >= now {
         return Ok(planned);
     }
-    let Ok(schedule) = spec.gated_schedule() else { return Ok(planned) };
+    let Ok(schedule) = spec.gated_schedule() else {
+        return Ok(planned);
+    };
     let ticks: Vec<DateTime<Utc>> = schedule.ticks_between(from, now).collect();
     let missed_before = now - grace;
-    let (missed, on_time): (Vec<_>, Vec<_>) = ticks.into_iter().partition(|tick| *tick < missed_before);
+    let (missed, on_time): (Vec<_>, Vec<_>) =
+        ticks.into_iter().partition(|tick| *tick < missed_before);
     let mut to_run: Vec<DateTime<Utc>> = match spec.missed {
         MissedPolicy::Skip => Vec::new(),
         MissedPolicy::RunOnce => missed.last().copied().into_iter().collect(),
         MissedPolicy::CatchUp => {
             let window = Duration::milliseconds((spec.catch_up_window_seconds * 1000.0) as i64);
-            missed.iter().copied().filter(|tick| *tick >= now - window).collect()
+            missed
+                .iter()
+                .copied()
+                .filter(|tick| *tick >= now - window)
+                .collect()
         }
     };
     planned.dropped = missed.len() - to_run.len();

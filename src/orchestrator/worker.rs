@@ -43,21 +43,42 @@ impl Worker {
     /// Claims the next due run, if any.
     pub async fn claim(&self) -> crate::store::Result<Option<RunRecord>> {
         let now = self.clock.now();
-        self.store.claim_next_run(&self.id, now, now + self.lease_in_clock_time()).await
+        self.store
+            .claim_next_run(&self.id, now, now + self.lease_in_clock_time())
+            .await
     }
 
     /// Runs a claimed run's attempt to its end and records it. Never panics on script failure.
-    pub async fn execute(&self, run: RunRecord, spec: &DeploymentSpec) -> crate::store::Result<RunState> {
+    pub async fn execute(
+        &self,
+        run: RunRecord,
+        spec: &DeploymentSpec,
+    ) -> crate::store::Result<RunState> {
         let Some(script) = self.scripts.registry().get(&run.deployment) else {
-            let ending = RunEnding { state: RunState::Failed, result: None, error: Some(format!("no flow script named `{}` is loaded", run.deployment)), error_line: None, at: self.clock.now() };
+            let ending = RunEnding {
+                state: RunState::Failed,
+                result: None,
+                error: Some(format!(
+                    "no flow script named `{}` is loaded",
+                    run.deployment
+                )),
+                error_line: None,
+                at: self.clock.now(),
+            };
             self.store.finish_run(run.id, run.attempt, &ending).await?;
             return Ok(RunState::Failed);
         };
         self.store.set_run_script_hash(run.id, &script.hash).await?;
         let cancel = Arc::new(AtomicBool::new(false));
         let renewal = self.spawn_lease_renewal(run.id, run.attempt, cancel.clone());
-        let options = CallOptions { budget: Some(spec.timeout()), cancel: Some(cancel.clone()) };
-        let outcome = self.scripts.call_compiled(script, "run", run.parameters.clone(), options).await;
+        let options = CallOptions {
+            budget: Some(spec.timeout()),
+            cancel: Some(cancel.clone()),
+        };
+        let outcome = self
+            .scripts
+            .call_compiled(script, "run", run.parameters.clone(), options)
+            .await;
         renewal.abort();
         let now = self.clock.now();
         let logs = match &outcome {
@@ -66,12 +87,25 @@ impl Worker {
         };
         let records: Vec<RunLogRecord> = logs
             .iter()
-            .map(|line| RunLogRecord { attempt: run.attempt, at: line.at, level: format!("{:?}", line.level).to_lowercase(), message: line.message.clone() })
+            .map(|line| RunLogRecord {
+                attempt: run.attempt,
+                at: line.at,
+                level: format!("{:?}", line.level).to_lowercase(),
+                message: line.message.clone(),
+            })
             .collect();
-        self.store.append_run_logs(run.id, run.attempt, &records).await?;
+        self.store
+            .append_run_logs(run.id, run.attempt, &records)
+            .await?;
         let failure = match outcome {
             Ok(outcome) => {
-                let ending = RunEnding { state: RunState::Completed, result: Some(outcome.result), error: None, error_line: None, at: now };
+                let ending = RunEnding {
+                    state: RunState::Completed,
+                    result: Some(outcome.result),
+                    error: None,
+                    error_line: None,
+                    at: now,
+                };
                 self.store.finish_run(run.id, run.attempt, &ending).await?;
                 return Ok(RunState::Completed);
             }
@@ -84,17 +118,42 @@ impl Worker {
             _ => RunState::Failed,
         };
         if final_state != RunState::Cancelled && run.attempt < run.max_attempts {
-            let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(run.id as u64 ^ u64::from(run.attempt) << 32);
+            let mut random = rand_chacha::ChaCha8Rng::seed_from_u64(
+                run.id as u64 ^ u64::from(run.attempt) << 32,
+            );
             let delay = spec.retry_delay_with_jitter(run.attempt + 1, &mut random);
             let due = now + chrono::Duration::from_std(delay).unwrap_or_default();
             // The attempt's own ending goes into the history first, then the retry.
-            let ending = RunEnding { state: final_state, result: None, error: Some(failure.to_string()), error_line, at: now };
-            self.store.record_attempt_ending(run.id, run.attempt, &ending).await?;
-            self.store.schedule_retry(run.id, run.attempt, RunState::Running, due, Some(&failure.to_string()), now).await?;
+            let ending = RunEnding {
+                state: final_state,
+                result: None,
+                error: Some(failure.to_string()),
+                error_line,
+                at: now,
+            };
+            self.store
+                .record_attempt_ending(run.id, run.attempt, &ending)
+                .await?;
+            self.store
+                .schedule_retry(
+                    run.id,
+                    run.attempt,
+                    RunState::Running,
+                    due,
+                    Some(&failure.to_string()),
+                    now,
+                )
+                .await?;
             tracing::warn!(run = run.id, attempt = run.attempt, error = %failure, retry_at = %due, "flow run failed; retrying");
             return Ok(RunState::AwaitingRetry);
         }
-        let ending = RunEnding { state: final_state, result: None, error: Some(failure.to_string()), error_line, at: now };
+        let ending = RunEnding {
+            state: final_state,
+            result: None,
+            error: Some(failure.to_string()),
+            error_line,
+            at: now,
+        };
         self.store.finish_run(run.id, run.attempt, &ending).await?;
         tracing::warn!(run = run.id, state = %final_state, error = %failure, "flow run ended");
         Ok(final_state)
@@ -102,7 +161,12 @@ impl Worker {
 
     /// Renews the lease every third of its length (real time) and raises `cancel` when an
     /// operator cancels the run or the lease was lost.
-    fn spawn_lease_renewal(&self, id: i64, attempt: u32, cancel: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    fn spawn_lease_renewal(
+        &self,
+        id: i64,
+        attempt: u32,
+        cancel: Arc<AtomicBool>,
+    ) -> tokio::task::JoinHandle<()> {
         let worker = self.clone();
         tokio::spawn(async move {
             let period = worker.lease / 3;
@@ -117,22 +181,38 @@ impl Worker {
                         cancel.store(true, Ordering::Relaxed);
                         return;
                     }
-                    Err(error) => tracing::warn!(run = id, %error, "renewing a lease failed; will retry"),
+                    Err(error) => {
+                        tracing::warn!(run = id, %error, "renewing a lease failed; will retry")
+                    }
                 }
             }
         })
     }
 
     /// Marks runs whose lease expired as Crashed and retries those whose policy allows.
-    pub async fn reap(&self, specs: &(dyn Fn(&str) -> Option<DeploymentSpec> + Sync)) -> crate::store::Result<usize> {
+    pub async fn reap(
+        &self,
+        specs: &(dyn Fn(&str) -> Option<DeploymentSpec> + Sync),
+    ) -> crate::store::Result<usize> {
         let now: DateTime<Utc> = self.clock.now();
         let reaped = self.store.reap_expired_leases(now).await?;
         for run in &reaped {
             tracing::error!(run = run.id, deployment = %run.deployment, attempt = run.attempt, "flow run crashed (its worker stopped renewing the lease)");
             if run.attempt < run.max_attempts {
-                let delay = specs(&run.deployment).map(|spec| spec.retry_delay(run.attempt + 1)).unwrap_or_default();
+                let delay = specs(&run.deployment)
+                    .map(|spec| spec.retry_delay(run.attempt + 1))
+                    .unwrap_or_default();
                 let due = now + chrono::Duration::from_std(delay).unwrap_or_default();
-                self.store.schedule_retry(run.id, run.attempt, RunState::Crashed, due, Some("crashed"), now).await?;
+                self.store
+                    .schedule_retry(
+                        run.id,
+                        run.attempt,
+                        RunState::Crashed,
+                        due,
+                        Some("crashed"),
+                        now,
+                    )
+                    .await?;
             }
         }
         Ok(reaped.len())

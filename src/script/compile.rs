@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::{AST, Dynamic, Engine, Map, Scope};
+use rhai::{AST, Dynamic, Engine, EvalAltResult, Map, Scope};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -113,7 +113,12 @@ pub fn compile(
     // Self-contained: imports are resolved now, so a bad import fails the save, not a later run.
     let mut ast = engine
         .compile_into_self_contained(&Scope::new(), source)
-        .map_err(|error| ScriptError::from_eval(&label, &error, None))?;
+        .map_err(|error| match &*error {
+            EvalAltResult::ErrorInModule(module, inner, _) => {
+                import_failure(&label, source, module, inner)
+            }
+            _ => ScriptError::from_eval(&label, &error, None),
+        })?;
     ast.set_source(label.clone());
     let (entry, arity) = kind.entry_point();
     let has_entry = ast
@@ -159,6 +164,51 @@ pub fn compile(
     })
 }
 
+/// A failed `import`, pointed at its statement. Rhai resolves imports without a position, and
+/// the module's own failure is positioned in the module's file, so without this a refused import
+/// would carry no line and a broken library would show its line under the script's name.
+fn import_failure(label: &str, source: &str, module: &str, inner: &EvalAltResult) -> ScriptError {
+    let (kind, message) = match inner {
+        // The resolver's refusal (outside the library folders, missing, unreadable) names the
+        // import itself.
+        EvalAltResult::ErrorRuntime(reason, position) if position.is_none() => {
+            (ErrorKind::Validation, reason.to_string())
+        }
+        other => {
+            let failure = ScriptError::from_eval(module, other, None);
+            let kind = match failure.kind {
+                ErrorKind::Runtime => ErrorKind::Validation,
+                kind => kind,
+            };
+            let at = failure
+                .line
+                .map_or_else(String::new, |line| format!(", line {line}"));
+            (kind, format!("import `{module}`{at}: {}", failure.message))
+        }
+    };
+    let (line, column) = import_position(source, module).unzip();
+    ScriptError {
+        script: label.to_owned(),
+        line,
+        column,
+        kind,
+        message,
+    }
+}
+
+/// The 1-based line and column of the first `import "module"` statement in `source`.
+fn import_position(source: &str, module: &str) -> Option<(usize, usize)> {
+    let quoted = [format!("\"{module}\""), format!("`{module}`")];
+    source.lines().enumerate().find_map(|(index, line)| {
+        let keyword = line.find("import")?;
+        let rest = &line[keyword..];
+        quoted
+            .iter()
+            .any(|quoted| rest.contains(quoted.as_str()))
+            .then(|| (index + 1, line[..keyword].chars().count() + 1))
+    })
+}
+
 fn read_meta(
     engine: &Engine,
     label: &str,
@@ -183,7 +233,13 @@ fn read_meta(
         None,
         META_BUDGET,
         None,
-    )?;
+    )
+    // However `meta()` fails, the script is refused for its metadata, not for a run.
+    .map_err(|failure| ScriptError {
+        kind: ErrorKind::Validation,
+        message: format!("meta(): {}", failure.message),
+        ..failure
+    })?;
     let invalid = |message: String| {
         ScriptError::new(label, ErrorKind::Validation, format!("meta(): {message}"))
     };

@@ -208,7 +208,13 @@ impl Registry {
     }
 
     async fn recompile(&self, script: &CompiledScript) -> crate::store::Result<()> {
-        match compile(&self.engine, &script.path, script.kind, &script.source, self.validator()) {
+        match compile(
+            &self.engine,
+            &script.path,
+            script.kind,
+            &script.source,
+            self.validator(),
+        ) {
             Ok(compiled) => self.publish(compiled, true).await,
             Err(error) => {
                 tracing::error!(script = %script.name, %error, "a library change broke this script; its previous version keeps serving");
@@ -341,7 +347,13 @@ impl Registry {
         }) else {
             return Ok(());
         };
-        match compile(&self.engine, path, kind, &last_good.source, self.validator()) {
+        match compile(
+            &self.engine,
+            path,
+            kind,
+            &last_good.source,
+            self.validator(),
+        ) {
             Ok(compiled) => {
                 tracing::warn!(
                     script = name,

@@ -177,7 +177,13 @@ impl ScriptRuntime {
                 format!("cannot read: {error}"),
             )
         })?;
-        compile(self.registry.engine(), path, kind, &source, self.registry.validator())
+        compile(
+            self.registry.engine(),
+            path,
+            kind,
+            &source,
+            self.registry.validator(),
+        )
     }
 }
 
@@ -190,9 +196,10 @@ fn absolute(path: &Path) -> std::io::Result<PathBuf> {
     path.canonicalize()
 }
 
-/// A script's return value as JSON; a `Series` becomes an array of numbers (NaN as null).
+/// A script's return value as JSON; a `Series` becomes an array of numbers (NaN as null),
+/// also inside maps and arrays.
 fn to_json(value: &Dynamic) -> Result<serde_json::Value, String> {
-    if let Some(series) = value.clone().try_cast::<Series>() {
+    if let Some(series) = value.read_lock::<Series>() {
         return Ok(series
             .values()
             .iter()
@@ -201,6 +208,20 @@ fn to_json(value: &Dynamic) -> Result<serde_json::Value, String> {
                     .map_or(serde_json::Value::Null, serde_json::Value::Number)
             })
             .collect());
+    }
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        return map
+            .iter()
+            .map(|(key, value)| Ok((key.to_string(), to_json(value)?)))
+            .collect::<Result<serde_json::Map<_, _>, String>>()
+            .map(serde_json::Value::Object);
+    }
+    if let Some(array) = value.read_lock::<rhai::Array>() {
+        return array
+            .iter()
+            .map(to_json)
+            .collect::<Result<Vec<_>, String>>()
+            .map(serde_json::Value::Array);
     }
     rhai::serde::from_dynamic(value).map_err(|error| {
         format!(

@@ -26,7 +26,9 @@ pub use bars::{BarInsert, BarQuery};
 pub use load_runs::{LoadRun, LoadRunStatus, LoadRunSummary};
 pub use quality::{QualityIssue, Severity};
 pub use query::{MAX_QUERY_ROWS, QueryError};
-pub use runs::{DeploymentRecord, NewRun, ReapedRun, RunEnding, RunLogRecord, RunRecord, StateRecord};
+pub use runs::{
+    DeploymentRecord, NewRun, ReapedRun, RunEnding, RunLogRecord, RunRecord, StateRecord,
+};
 pub use scripts::{ScriptVersionRecord, VersionStatus};
 
 use crate::config::DatabaseLocation;

@@ -169,7 +169,11 @@ struct RunRow {
 }
 
 fn corrupt(column: &'static str, message: String) -> super::Error {
-    super::Error::Corrupt { table: "flow_runs", column, message }
+    super::Error::Corrupt {
+        table: "flow_runs",
+        column,
+        message,
+    }
 }
 
 fn json(column: &'static str, text: &str) -> Result<serde_json::Value> {
@@ -177,7 +181,9 @@ fn json(column: &'static str, text: &str) -> Result<serde_json::Value> {
 }
 
 fn time(column: &'static str, millis: Option<i64>) -> Result<Option<DateTime<Utc>>> {
-    millis.map(|millis| from_millis("flow_runs", column, millis)).transpose()
+    millis
+        .map(|millis| from_millis("flow_runs", column, millis))
+        .transpose()
 }
 
 impl RunRow {
@@ -190,11 +196,20 @@ impl RunRow {
             schedule_key: self.schedule_key,
             scheduled_at: from_millis("flow_runs", "scheduled_at", self.scheduled_at)?,
             due_at: from_millis("flow_runs", "due_at", self.due_at)?,
-            state: self.state.parse().map_err(|error: crate::domain::RunStateError| corrupt("state", error.to_string()))?,
+            state: self
+                .state
+                .parse()
+                .map_err(|error: crate::domain::RunStateError| {
+                    corrupt("state", error.to_string())
+                })?,
             attempt: u32::try_from(self.attempt).unwrap_or_default(),
             max_attempts: u32::try_from(self.max_attempts).unwrap_or_default(),
             parameters: json("parameters", &self.parameters)?,
-            result: self.result.as_deref().map(|text| json("result", text)).transpose()?,
+            result: self
+                .result
+                .as_deref()
+                .map(|text| json("result", text))
+                .transpose()?,
             error: self.error,
             error_line: self.error_line,
             script_hash: self.script_hash,
@@ -238,7 +253,13 @@ pub struct ReapedRun {
 
 impl Store {
     /// Creates or updates a deployment's settings, keeping its paused flag and schedule progress.
-    pub async fn upsert_deployment(&self, name: &str, spec: &serde_json::Value, concurrency: u32, now: DateTime<Utc>) -> Result<()> {
+    pub async fn upsert_deployment(
+        &self,
+        name: &str,
+        spec: &serde_json::Value,
+        concurrency: u32,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO deployments (name, spec, concurrency, updated_at) VALUES ($1, $2, $3, $4) \
@@ -259,15 +280,25 @@ impl Store {
     /// Every deployment, by name.
     pub async fn deployments(&self) -> Result<Vec<DeploymentRecord>> {
         let rows: Vec<(String, String, i64, Option<i64>)> = on_pool!(self, |pool| {
-            sqlx::query_as("SELECT name, spec, paused, scheduled_until FROM deployments ORDER BY name").fetch_all(pool).await
+            sqlx::query_as(
+                "SELECT name, spec, paused, scheduled_until FROM deployments ORDER BY name",
+            )
+            .fetch_all(pool)
+            .await
         })?;
         rows.into_iter()
             .map(|(name, spec, paused, until)| {
                 Ok(DeploymentRecord {
                     name,
-                    spec: serde_json::from_str(&spec).map_err(|error| super::Error::Corrupt { table: "deployments", column: "spec", message: error.to_string() })?,
+                    spec: serde_json::from_str(&spec).map_err(|error| super::Error::Corrupt {
+                        table: "deployments",
+                        column: "spec",
+                        message: error.to_string(),
+                    })?,
                     paused: paused != 0,
-                    scheduled_until: until.map(|millis| from_millis("deployments", "scheduled_until", millis)).transpose()?,
+                    scheduled_until: until
+                        .map(|millis| from_millis("deployments", "scheduled_until", millis))
+                        .transpose()?,
                 })
             })
             .collect()
@@ -344,7 +375,12 @@ impl Store {
     /// concurrency limit) for `worker` with a lease, and marks it Running. On PostgreSQL, claims
     /// by several daemons are serialised by a transaction-scoped advisory lock, so two workers
     /// never both fill the last slot of a deployment.
-    pub async fn claim_next_run(&self, worker: &str, now: DateTime<Utc>, lease_until: DateTime<Utc>) -> Result<Option<RunRecord>> {
+    pub async fn claim_next_run(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<RunRecord>> {
         let statement = format!(
             "UPDATE flow_runs SET state = 'running', worker = $1, lease_until = $2, started_at = $3, cancel_requested = 0 \
              WHERE id = (SELECT r.id FROM flow_runs r JOIN deployments d ON d.name = r.deployment \
@@ -356,23 +392,49 @@ impl Store {
         let row: Option<RunRow> = match &self.backend {
             Backend::Sqlite(pool) => {
                 let mut transaction = pool.begin().await?;
-                let row = sqlx::query_as(sqlx::AssertSqlSafe(statement)).bind(worker).bind(to_millis(lease_until)).bind(to_millis(now)).fetch_optional(&mut *transaction).await?;
+                let row = sqlx::query_as(sqlx::AssertSqlSafe(statement))
+                    .bind(worker)
+                    .bind(to_millis(lease_until))
+                    .bind(to_millis(now))
+                    .fetch_optional(&mut *transaction)
+                    .await?;
                 if let Some(row) = &row {
                     let row: &RunRow = row;
                     let attempt = u32::try_from(row.attempt).unwrap_or_default();
-                    insert_state!(&mut *transaction, row.id, attempt, RunState::Running, now, Some(worker))?;
+                    insert_state!(
+                        &mut *transaction,
+                        row.id,
+                        attempt,
+                        RunState::Running,
+                        now,
+                        Some(worker)
+                    )?;
                 }
                 transaction.commit().await?;
                 row
             }
             Backend::Postgres(pool) => {
                 let mut transaction = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock(74191)").execute(&mut *transaction).await?;
-                let row = sqlx::query_as(sqlx::AssertSqlSafe(statement)).bind(worker).bind(to_millis(lease_until)).bind(to_millis(now)).fetch_optional(&mut *transaction).await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(74191)")
+                    .execute(&mut *transaction)
+                    .await?;
+                let row = sqlx::query_as(sqlx::AssertSqlSafe(statement))
+                    .bind(worker)
+                    .bind(to_millis(lease_until))
+                    .bind(to_millis(now))
+                    .fetch_optional(&mut *transaction)
+                    .await?;
                 if let Some(row) = &row {
                     let row: &RunRow = row;
                     let attempt = u32::try_from(row.attempt).unwrap_or_default();
-                    insert_state!(&mut *transaction, row.id, attempt, RunState::Running, now, Some(worker))?;
+                    insert_state!(
+                        &mut *transaction,
+                        row.id,
+                        attempt,
+                        RunState::Running,
+                        now,
+                        Some(worker)
+                    )?;
                 }
                 transaction.commit().await?;
                 row
@@ -383,7 +445,12 @@ impl Store {
 
     /// Extends a running attempt's lease. Returns `None` when the attempt no longer holds the run
     /// (it was reaped or finished), else whether an operator asked to cancel it.
-    pub async fn renew_lease(&self, id: i64, attempt: u32, lease_until: DateTime<Utc>) -> Result<Option<bool>> {
+    pub async fn renew_lease(
+        &self,
+        id: i64,
+        attempt: u32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<bool>> {
         let cancel: Option<i64> = on_pool!(self, |pool| {
             sqlx::query_scalar(
                 "UPDATE flow_runs SET lease_until = $3 WHERE id = $1 AND attempt = $2 AND state = 'running' RETURNING cancel_requested",
@@ -416,7 +483,14 @@ impl Store {
             .await?
             .rows_affected();
             if changed > 0 {
-                insert_state!(&mut *transaction, id, attempt, ending.state, ending.at, ending.error.as_deref())?;
+                insert_state!(
+                    &mut *transaction,
+                    id,
+                    attempt,
+                    ending.state,
+                    ending.at,
+                    ending.error.as_deref()
+                )?;
             }
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(changed)
@@ -425,13 +499,33 @@ impl Store {
     }
 
     /// Records how an attempt ended in the history without ending the run (it will be retried).
-    pub async fn record_attempt_ending(&self, id: i64, attempt: u32, ending: &RunEnding) -> Result<()> {
-        on_pool!(self, |pool| insert_state!(pool, id, attempt, ending.state, ending.at, ending.error.as_deref()))?;
+    pub async fn record_attempt_ending(
+        &self,
+        id: i64,
+        attempt: u32,
+        ending: &RunEnding,
+    ) -> Result<()> {
+        on_pool!(self, |pool| insert_state!(
+            pool,
+            id,
+            attempt,
+            ending.state,
+            ending.at,
+            ending.error.as_deref()
+        ))?;
         Ok(())
     }
 
     /// Moves a failed running attempt (or a crashed one) to AwaitingRetry as the next attempt.
-    pub async fn schedule_retry(&self, id: i64, attempt: u32, from: RunState, due_at: DateTime<Utc>, error: Option<&str>, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn schedule_retry(
+        &self,
+        id: i64,
+        attempt: u32,
+        from: RunState,
+        due_at: DateTime<Utc>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let changed = on_pool!(self, |pool| {
             let mut transaction = pool.begin().await?;
             let changed = sqlx::query(
@@ -448,7 +542,14 @@ impl Store {
             .rows_affected();
             if changed > 0 {
                 let message = format!("attempt {} at {}", attempt + 1, due_at.to_rfc3339());
-                insert_state!(&mut *transaction, id, attempt + 1, RunState::AwaitingRetry, now, Some(&message))?;
+                insert_state!(
+                    &mut *transaction,
+                    id,
+                    attempt + 1,
+                    RunState::AwaitingRetry,
+                    now,
+                    Some(&message)
+                )?;
             }
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(changed)
@@ -472,7 +573,14 @@ impl Store {
             .await?;
             for (id, _, attempt, _) in &rows {
                 let attempt = u32::try_from(*attempt).unwrap_or_default();
-                insert_state!(&mut *transaction, *id, attempt, RunState::Crashed, now, Some("lease expired"))?;
+                insert_state!(
+                    &mut *transaction,
+                    *id,
+                    attempt,
+                    RunState::Crashed,
+                    now,
+                    Some("lease expired")
+                )?;
             }
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(rows)
@@ -503,14 +611,23 @@ impl Store {
             .fetch_optional(&mut *transaction)
             .await?;
             let outcome = if let Some(attempt) = waiting {
-                insert_state!(&mut *transaction, id, u32::try_from(attempt).unwrap_or_default(), RunState::Cancelled, now, Some("cancelled before it started"))?;
+                insert_state!(
+                    &mut *transaction,
+                    id,
+                    u32::try_from(attempt).unwrap_or_default(),
+                    RunState::Cancelled,
+                    now,
+                    Some("cancelled before it started")
+                )?;
                 Some(RunState::Cancelled)
             } else {
-                let flagged = sqlx::query("UPDATE flow_runs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'")
-                    .bind(id)
-                    .execute(&mut *transaction)
-                    .await?
-                    .rows_affected();
+                let flagged = sqlx::query(
+                    "UPDATE flow_runs SET cancel_requested = 1 WHERE id = $1 AND state = 'running'",
+                )
+                .bind(id)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
                 (flagged > 0).then_some(RunState::Running)
             };
             transaction.commit().await?;
@@ -531,7 +648,14 @@ impl Store {
                 .await?
                 .rows_affected();
             if changed > 0 {
-                insert_state!(&mut *transaction, id, 1, RunState::Skipped, now, Some(reason))?;
+                insert_state!(
+                    &mut *transaction,
+                    id,
+                    1,
+                    RunState::Skipped,
+                    now,
+                    Some(reason)
+                )?;
             }
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(changed)
@@ -542,13 +666,23 @@ impl Store {
     /// Records the script version serving a run's attempt.
     pub async fn set_run_script_hash(&self, id: i64, hash: &str) -> Result<()> {
         on_pool!(self, |pool| {
-            sqlx::query("UPDATE flow_runs SET script_hash = $2 WHERE id = $1").bind(id).bind(hash).execute(pool).await.map(|_| ())
+            sqlx::query("UPDATE flow_runs SET script_hash = $2 WHERE id = $1")
+                .bind(id)
+                .bind(hash)
+                .execute(pool)
+                .await
+                .map(|_| ())
         })?;
         Ok(())
     }
 
     /// Stores a batch of a run's log lines.
-    pub async fn append_run_logs(&self, id: i64, attempt: u32, lines: &[RunLogRecord]) -> Result<()> {
+    pub async fn append_run_logs(
+        &self,
+        id: i64,
+        attempt: u32,
+        lines: &[RunLogRecord],
+    ) -> Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -572,12 +706,22 @@ impl Store {
     /// One run.
     pub async fn run(&self, id: i64) -> Result<Option<RunRecord>> {
         let statement = format!("SELECT {RUN_COLUMNS} FROM flow_runs WHERE id = $1");
-        let row: Option<RunRow> = on_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(statement.clone())).bind(id).fetch_optional(pool).await)?;
+        let row: Option<RunRow> = on_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(
+            statement.clone()
+        ))
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
         row.map(RunRow::into_record).transpose()
     }
 
     /// Runs, newest first, optionally of one deployment and/or in one state.
-    pub async fn runs(&self, deployment: Option<&str>, state: Option<RunState>, limit: u32) -> Result<Vec<RunRecord>> {
+    pub async fn runs(
+        &self,
+        deployment: Option<&str>,
+        state: Option<RunState>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>> {
         let statement = format!(
             "SELECT {RUN_COLUMNS} FROM flow_runs WHERE ($1 IS NULL OR deployment = $1) AND ($2 IS NULL OR state = $2) \
              ORDER BY id DESC LIMIT $3"
@@ -602,7 +746,11 @@ impl Store {
             .map(|(attempt, state, at, message)| {
                 Ok(StateRecord {
                     attempt: u32::try_from(attempt).unwrap_or_default(),
-                    state: state.parse().map_err(|error: crate::domain::RunStateError| corrupt("state", error.to_string()))?,
+                    state: state
+                        .parse()
+                        .map_err(|error: crate::domain::RunStateError| {
+                            corrupt("state", error.to_string())
+                        })?,
                     at: from_millis("flow_run_states", "at", at)?,
                     message,
                 })
@@ -616,8 +764,14 @@ impl Store {
             sqlx::query_as("SELECT attempt, at, level, message FROM flow_run_logs WHERE run_id = $1 ORDER BY id").bind(id).fetch_all(pool).await
         })?;
         rows.into_iter()
-            .map(|(attempt, at, level, message)| Ok(RunLogRecord { attempt: u32::try_from(attempt).unwrap_or_default(), at: from_millis("flow_run_logs", "at", at)?, level, message }))
+            .map(|(attempt, at, level, message)| {
+                Ok(RunLogRecord {
+                    attempt: u32::try_from(attempt).unwrap_or_default(),
+                    at: from_millis("flow_run_logs", "at", at)?,
+                    level,
+                    message,
+                })
+            })
             .collect()
     }
 }
-

@@ -1,7 +1,10 @@
 //! Test support: fresh databases on SQLite (a file in a temporary folder) and PostgreSQL (a new
-//! database per test on the server named by TEST_DATABASE_URL, dropped afterwards).
+//! database per test on the server named by TEST_DATABASE_URL, dropped afterwards), and script
+//! projects served by the real runtime (`scripts`).
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
+
+pub mod scripts;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

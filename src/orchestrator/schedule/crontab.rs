@@ -166,7 +166,7 @@ impl Crontab {
             expression
         };
         let texts: Vec<&str> = expression.split_ascii_whitespace().collect();
-        let fields = match texts.as_slice() {
+        let fields = match *texts.as_slice() {
             [minute, hour, day_of_month, month, day_of_week] => {
                 ["0", minute, hour, day_of_month, month, day_of_week]
             }
@@ -226,7 +226,12 @@ impl Crontab {
         let months = self.months.quartz(Field::Month, 0);
         let days_of_month = self.days_of_month.quartz(Field::DayOfMonth, 0);
         let days_of_week = self.days_of_week.quartz(Field::DayOfWeek, 1);
-        if self.either_day_matches {
+        let every_day = self.days_of_month.covers(Field::DayOfMonth.every())
+            || self.days_of_week.covers(Field::DayOfWeek.every());
+        if self.either_day_matches && every_day {
+            // Either day may match and one of them matches every day: no day is excluded.
+            vec![format!("{times} * {months} *")]
+        } else if self.either_day_matches {
             vec![
                 format!("{times} {days_of_month} {months} *"),
                 format!("{times} * {months} {days_of_week}"),

@@ -4,9 +4,9 @@
 //! stores `1Min`) is resampled from minute bars on the fly.
 
 use chrono::{DateTime, Utc};
-use rhai::{Engine, INT, Module};
+use rhai::{Engine, INT, Module, NativeCallContext};
 
-use super::{Host, block_on, error, host};
+use super::{Host, block_on, error, host, located};
 use crate::domain::{Bar, Symbol, Timeframe, resample};
 use crate::indicators::Series;
 use crate::market::calendar::UsEquityCalendar;
@@ -164,56 +164,78 @@ pub fn register(engine: &mut Engine) {
         });
 
     let mut module = Module::new();
-    module.set_native_fn("bars", |symbol: &str, timeframe: &str, count: INT| {
-        let (_, host) = host()?;
-        let (symbol, timeframe) = (parse_symbol(symbol)?, parse_timeframe(timeframe)?);
-        let bars = load(&host, &symbol, timeframe, Some(count), None, None)?;
-        Ok(Bars::from_bars(&symbol, timeframe, &bars))
-    });
     module.set_native_fn(
-        "bars_between",
-        |symbol: &str, timeframe: &str, from: &str, to: &str| {
-            let (_, host) = host()?;
-            let (symbol, timeframe) = (parse_symbol(symbol)?, parse_timeframe(timeframe)?);
-            let bars = load(
-                &host,
-                &symbol,
-                timeframe,
-                None,
-                Some(parse_time(from)?),
-                Some(parse_time(to)?),
-            )?;
-            Ok(Bars::from_bars(&symbol, timeframe, &bars))
+        "bars",
+        |context: NativeCallContext, symbol: &str, timeframe: &str, count: INT| {
+            located(&context, || {
+                let (_, host) = host()?;
+                let (symbol, timeframe) = (parse_symbol(symbol)?, parse_timeframe(timeframe)?);
+                let bars = load(&host, &symbol, timeframe, Some(count), None, None)?;
+                Ok(Bars::from_bars(&symbol, timeframe, &bars))
+            })
         },
     );
-    module.set_native_fn("latest_price", |symbol: &str| {
-        let (_, host) = host()?;
-        let symbol = parse_symbol(symbol)?;
-        let bars = load(&host, &symbol, Timeframe::MINUTE, Some(1), None, None)?;
-        bars.last()
-            .map(|bar| bar.close.to_f64())
-            .ok_or_else(|| error(format!("no prices stored for {symbol}")))
+    module.set_native_fn(
+        "bars_between",
+        |context: NativeCallContext, symbol: &str, timeframe: &str, from: &str, to: &str| {
+            located(&context, || {
+                let (_, host) = host()?;
+                let (symbol, timeframe) = (parse_symbol(symbol)?, parse_timeframe(timeframe)?);
+                let bars = load(
+                    &host,
+                    &symbol,
+                    timeframe,
+                    None,
+                    Some(parse_time(from)?),
+                    Some(parse_time(to)?),
+                )?;
+                Ok(Bars::from_bars(&symbol, timeframe, &bars))
+            })
+        },
+    );
+    module.set_native_fn(
+        "latest_price",
+        |context: NativeCallContext, symbol: &str| {
+            located(&context, || {
+                let (_, host) = host()?;
+                let symbol = parse_symbol(symbol)?;
+                let bars = load(&host, &symbol, Timeframe::MINUTE, Some(1), None, None)?;
+                bars.last()
+                    .map(|bar| bar.close.to_f64())
+                    .ok_or_else(|| error(format!("no prices stored for {symbol}")))
+            })
+        },
+    );
+    module.set_native_fn("now", |context: NativeCallContext| {
+        located(&context, || {
+            Ok(host()?
+                .1
+                .clock
+                .now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        })
     });
-    module.set_native_fn("now", || {
-        Ok(host()?
-            .1
-            .clock
-            .now()
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    module.set_native_fn("now_ms", |context: NativeCallContext| {
+        located(&context, || Ok(host()?.1.clock.now().timestamp_millis()))
     });
-    module.set_native_fn("now_ms", || Ok(host()?.1.clock.now().timestamp_millis()));
-    module.set_native_fn("market_open", || {
-        Ok(UsEquityCalendar.is_open(host()?.1.clock.now()))
+    module.set_native_fn("market_open", |context: NativeCallContext| {
+        located(&context, || {
+            Ok(UsEquityCalendar.is_open(host()?.1.clock.now()))
+        })
     });
-    module.set_native_fn("next_open", || {
-        Ok(UsEquityCalendar
-            .next_open(host()?.1.clock.now())
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    module.set_native_fn("next_open", |context: NativeCallContext| {
+        located(&context, || {
+            Ok(UsEquityCalendar
+                .next_open(host()?.1.clock.now())
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        })
     });
-    module.set_native_fn("next_close", || {
-        Ok(UsEquityCalendar
-            .next_close(host()?.1.clock.now())
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    module.set_native_fn("next_close", |context: NativeCallContext| {
+        located(&context, || {
+            Ok(UsEquityCalendar
+                .next_close(host()?.1.clock.now())
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        })
     });
     engine.register_static_module("data", module.into());
 }

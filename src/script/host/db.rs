@@ -1,12 +1,86 @@
 //! `db::query(sql, params)`: read-only parametrised SQL; and typed writes to the tables scripts
 //! may change. There is no free-form write.
 
-use rhai::{Array, Dynamic, Map, Module};
+use rhai::{Array, Dynamic, Map, Module, NativeCallContext};
 
-use super::{block_on, error, host};
+use super::{block_on, error, host, located};
 use crate::store::{QualityIssue, Severity};
 
+/// What a script's SQL may begin with: statements that only read.
+const READING_STATEMENTS: [&str; 3] = ["select", "with", "values"];
+
+/// Accepts one statement that reads, and refuses anything else. The read-only connection refuses
+/// writes to the database, but not `ATTACH` (which reads any SQLite file on disk), `VACUUM INTO`
+/// (which writes a copy of the database to any path) or `PRAGMA`; and SQLite runs every statement
+/// of a string, so one string must hold one statement.
+fn check_one_read(sql: &str) -> Result<(), Box<rhai::EvalAltResult>> {
+    let code = without_literals_and_comments(sql);
+    let statement = code.trim().trim_end_matches(';');
+    if statement.contains(';') {
+        return Err(error(
+            "db::query: one statement per query (this one has several)",
+        ));
+    }
+    let first_word: String = statement
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if !READING_STATEMENTS.contains(&first_word.as_str()) {
+        return Err(error(format!(
+            "db::query only reads: a query starts with SELECT, WITH or VALUES, not `{}`",
+            statement.split_whitespace().next().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// `sql` with comments blanked and the insides of quoted strings and names removed, so that
+/// keywords and semicolons are only found in code.
+fn without_literals_and_comments(sql: &str) -> String {
+    let mut code = String::with_capacity(sql.len());
+    let mut characters = sql.chars().peekable();
+    while let Some(character) = characters.next() {
+        match character {
+            '\'' | '"' | '`' | '[' => {
+                let close = if character == '[' { ']' } else { character };
+                code.push(character);
+                // A doubled quote inside a literal reads as closing and reopening it: the same.
+                for inner in characters.by_ref() {
+                    if inner == close {
+                        code.push(close);
+                        break;
+                    }
+                }
+            }
+            '-' if characters.peek() == Some(&'-') => {
+                for inner in characters.by_ref() {
+                    if inner == '\n' {
+                        break;
+                    }
+                }
+                code.push(' ');
+            }
+            '/' if characters.peek() == Some(&'*') => {
+                characters.next();
+                let mut previous = ' ';
+                for inner in characters.by_ref() {
+                    if previous == '*' && inner == '/' {
+                        break;
+                    }
+                    previous = inner;
+                }
+                code.push(' ');
+            }
+            other => code.push(other),
+        }
+    }
+    code
+}
+
 fn rows(sql: &str, params: Array) -> Result<Array, Box<rhai::EvalAltResult>> {
+    check_one_read(sql)?;
     let (_, host) = host()?;
     let params: Vec<serde_json::Value> = params
         .iter()
@@ -29,43 +103,90 @@ fn rows(sql: &str, params: Array) -> Result<Array, Box<rhai::EvalAltResult>> {
 /// The `db` module.
 pub fn module() -> Module {
     let mut module = Module::new();
-    module.set_native_fn("query", |sql: &str| rows(sql, Array::new()));
-    module.set_native_fn("query", |sql: &str, params: Array| rows(sql, params));
-    // A data-quality finding, as validate_data_quality records them.
-    module.set_native_fn("record_quality_issue", |issue: Map| {
-        let (invocation, host) = host()?;
-        let text = |key: &str| issue.get(key).map(|value| value.to_string());
-        let kind = text("kind").ok_or_else(|| error("record_quality_issue needs `kind`"))?;
-        let message =
-            text("message").ok_or_else(|| error("record_quality_issue needs `message`"))?;
-        let severity = match text("severity").as_deref() {
-            None | Some("warning") => Severity::Warning,
-            Some("error") => Severity::Error,
-            Some(other) => {
-                return Err(error(format!(
-                    "severity must be \"warning\" or \"error\", not `{other}`"
-                )));
-            }
-        };
-        let record = QualityIssue {
-            load_run_id: None,
-            detected_at: host.clock.now(),
-            source: format!("script:{}", invocation.script),
-            symbol: text("symbol"),
-            timeframe: text("timeframe"),
-            time: None,
-            line: None,
-            kind,
-            severity,
-            message,
-        };
-        block_on(
-            &host,
-            host.store
-                .record_quality_issues(std::slice::from_ref(&record)),
-        )
-        .map_err(|failure| error(format!("record_quality_issue failed: {failure}")))?;
-        Ok(Dynamic::UNIT)
+    module.set_native_fn("query", |context: NativeCallContext, sql: &str| {
+        located(&context, || rows(sql, Array::new()))
     });
+    module.set_native_fn(
+        "query",
+        |context: NativeCallContext, sql: &str, params: Array| {
+            located(&context, || rows(sql, params))
+        },
+    );
+    // A data-quality finding, as validate_data_quality records them.
+    module.set_native_fn(
+        "record_quality_issue",
+        |context: NativeCallContext, issue: Map| {
+            located(&context, || {
+                let (invocation, host) = host()?;
+                let text = |key: &str| issue.get(key).map(|value| value.to_string());
+                let kind =
+                    text("kind").ok_or_else(|| error("record_quality_issue needs `kind`"))?;
+                let message =
+                    text("message").ok_or_else(|| error("record_quality_issue needs `message`"))?;
+                let severity = match text("severity").as_deref() {
+                    None | Some("warning") => Severity::Warning,
+                    Some("error") => Severity::Error,
+                    Some(other) => {
+                        return Err(error(format!(
+                            "severity must be \"warning\" or \"error\", not `{other}`"
+                        )));
+                    }
+                };
+                let record = QualityIssue {
+                    load_run_id: None,
+                    detected_at: host.clock.now(),
+                    source: format!("script:{}", invocation.script),
+                    symbol: text("symbol"),
+                    timeframe: text("timeframe"),
+                    time: None,
+                    line: None,
+                    kind,
+                    severity,
+                    message,
+                };
+                block_on(
+                    &host,
+                    host.store
+                        .record_quality_issues(std::slice::from_ref(&record)),
+                )
+                .map_err(|failure| error(format!("record_quality_issue failed: {failure}")))?;
+                Ok(Dynamic::UNIT)
+            })
+        },
+    );
     module
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_reading_statements_are_accepted() {
+        for sql in [
+            "SELECT 1",
+            "  select * from bars where symbol = $1;",
+            "-- latest\nSELECT ';' AS semicolon, \"a;b\" FROM bars",
+            "/* count */ WITH x AS (SELECT 1) SELECT * FROM x",
+            "VALUES (1), (2)",
+        ] {
+            assert!(check_one_read(sql).is_ok(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn statements_that_do_not_only_read_are_refused() {
+        for sql in [
+            "ATTACH DATABASE '/tmp/other.db' AS other",
+            "VACUUM INTO '/tmp/copy.db'",
+            "PRAGMA journal_mode = DELETE",
+            "DELETE FROM audit_log",
+            "/* SELECT */ DROP TABLE bars",
+            "SELECT 1; ATTACH '/tmp/other.db' AS other",
+            "SELECT 1 -- ; fine\n; VACUUM INTO '/tmp/x'",
+            "",
+        ] {
+            assert!(check_one_read(sql).is_err(), "{sql}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ const MAX_LINES_PER_CALL: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
-    /// `debug` and `log::debug`.
+    /// `debug(…)`. (`debug` is a Rhai keyword, so there is no `log::debug`.)
     Debug,
     /// `print` and `log::info`.
     Info,
@@ -73,8 +73,9 @@ pub fn script_line(level: Level, text: &str) {
 /// The `log` module.
 pub fn module() -> Module {
     let mut module = Module::new();
+    // No `debug` here: it is a Rhai keyword, so `log::debug(…)` would not parse; the built-in
+    // `debug(…)` logs at that level.
     for (name, level) in [
-        ("debug", Level::Debug),
         ("info", Level::Info),
         ("warn", Level::Warn),
         ("error", Level::Error),

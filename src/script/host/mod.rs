@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rhai::{Engine, EvalAltResult, Position};
+use rhai::{Engine, EvalAltResult, NativeCallContext, Position};
 
 use crate::clock::Clock;
 use crate::store::Store;
@@ -89,12 +89,27 @@ pub fn block_on<F: Future>(host: &Host, future: F) -> F::Output {
     host.runtime.block_on(future)
 }
 
-/// A script-visible run-time error; Rhai adds the calling line.
+/// A script-visible run-time error. Its position is the calling line, filled in by [`located`].
 pub fn error(message: impl Into<String>) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(
         message.into().into(),
         Position::NONE,
     ))
+}
+
+/// Runs the body of a host module function and gives its error the line that called it. Rhai fills
+/// in the calling position for methods and operators, but not for namespaced calls such as
+/// `db::query(…)`, whose errors would otherwise point nowhere in the script.
+pub fn located<T>(
+    context: &NativeCallContext,
+    body: impl FnOnce() -> Result<T, Box<EvalAltResult>>,
+) -> Result<T, Box<EvalAltResult>> {
+    body().map_err(|mut failure| {
+        if failure.position().is_none() {
+            failure.set_position(context.call_position());
+        }
+        failure
+    })
 }
 
 /// Registers every host type and module on the engine.

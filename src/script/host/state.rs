@@ -1,9 +1,9 @@
 //! `state::get/set/remove/keys`: a per-script key-value store in the database. Values are any
 //! script value that converts to JSON; they survive reloads and restarts.
 
-use rhai::{Array, Dynamic, Module};
+use rhai::{Array, Dynamic, Module, NativeCallContext};
 
-use super::{block_on, error, host};
+use super::{block_on, error, host, located};
 
 /// Longest key accepted.
 const MAX_KEY_LENGTH: usize = 200;
@@ -20,37 +20,46 @@ fn check_key(key: &str) -> Result<(), Box<rhai::EvalAltResult>> {
 /// The `state` module.
 pub fn module() -> Module {
     let mut module = Module::new();
-    module.set_native_fn("get", |key: &str| {
-        check_key(key)?;
-        let (invocation, host) = host()?;
-        let stored = block_on(&host, host.store.script_state(&invocation.script, key))
-            .map_err(|failure| error(format!("state::get failed: {failure}")))?;
-        match stored {
-            None => Ok(Dynamic::UNIT),
-            Some(text) => {
-                let value: serde_json::Value = serde_json::from_str(&text).map_err(|failure| {
-                    error(format!("state `{key}` is not valid JSON: {failure}"))
-                })?;
-                rhai::serde::to_dynamic(value)
+    module.set_native_fn("get", |context: NativeCallContext, key: &str| {
+        located(&context, || {
+            check_key(key)?;
+            let (invocation, host) = host()?;
+            let stored = block_on(&host, host.store.script_state(&invocation.script, key))
+                .map_err(|failure| error(format!("state::get failed: {failure}")))?;
+            match stored {
+                None => Ok(Dynamic::UNIT),
+                Some(text) => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|failure| {
+                            error(format!("state `{key}` is not valid JSON: {failure}"))
+                        })?;
+                    rhai::serde::to_dynamic(value)
+                }
             }
-        }
+        })
     });
-    module.set_native_fn("get", |key: &str, default: Dynamic| {
-        check_key(key)?;
-        let (invocation, host) = host()?;
-        let stored = block_on(&host, host.store.script_state(&invocation.script, key))
-            .map_err(|failure| error(format!("state::get failed: {failure}")))?;
-        match stored {
-            None => Ok(default),
-            Some(text) => {
-                let value: serde_json::Value = serde_json::from_str(&text).map_err(|failure| {
-                    error(format!("state `{key}` is not valid JSON: {failure}"))
-                })?;
-                rhai::serde::to_dynamic(value)
-            }
-        }
-    });
-    module.set_native_fn("set", |key: &str, value: Dynamic| {
+    module.set_native_fn(
+        "get",
+        |context: NativeCallContext, key: &str, default: Dynamic| {
+            located(&context, || {
+                check_key(key)?;
+                let (invocation, host) = host()?;
+                let stored = block_on(&host, host.store.script_state(&invocation.script, key))
+                    .map_err(|failure| error(format!("state::get failed: {failure}")))?;
+                match stored {
+                    None => Ok(default),
+                    Some(text) => {
+                        let value: serde_json::Value =
+                            serde_json::from_str(&text).map_err(|failure| {
+                                error(format!("state `{key}` is not valid JSON: {failure}"))
+                            })?;
+                        rhai::serde::to_dynamic(value)
+                    }
+                }
+            })
+        },
+    );
+    module.set_native_fn("set", |context: NativeCallContext, key: &str, value: Dynamic| located(&context, || {
         check_key(key)?;
         let (invocation, host) = host()?;
         let json: serde_json::Value = rhai::serde::from_dynamic(&value)
@@ -59,21 +68,25 @@ pub fn module() -> Module {
         block_on(&host, host.store.set_script_state(&invocation.script, key, &json.to_string(), now))
             .map_err(|failure| error(format!("state::set failed: {failure}")))?;
         Ok(())
+    }));
+    module.set_native_fn("remove", |context: NativeCallContext, key: &str| {
+        located(&context, || {
+            check_key(key)?;
+            let (invocation, host) = host()?;
+            block_on(
+                &host,
+                host.store.remove_script_state(&invocation.script, key),
+            )
+            .map_err(|failure| error(format!("state::remove failed: {failure}")))
+        })
     });
-    module.set_native_fn("remove", |key: &str| {
-        check_key(key)?;
-        let (invocation, host) = host()?;
-        block_on(
-            &host,
-            host.store.remove_script_state(&invocation.script, key),
-        )
-        .map_err(|failure| error(format!("state::remove failed: {failure}")))
-    });
-    module.set_native_fn("keys", || {
-        let (invocation, host) = host()?;
-        let keys = block_on(&host, host.store.script_state_keys(&invocation.script))
-            .map_err(|failure| error(format!("state::keys failed: {failure}")))?;
-        Ok(keys.into_iter().map(Dynamic::from).collect::<Array>())
+    module.set_native_fn("keys", |context: NativeCallContext| {
+        located(&context, || {
+            let (invocation, host) = host()?;
+            let keys = block_on(&host, host.store.script_state_keys(&invocation.script))
+                .map_err(|failure| error(format!("state::keys failed: {failure}")))?;
+            Ok(keys.into_iter().map(Dynamic::from).collect::<Array>())
+        })
     });
     module
 }
