@@ -129,6 +129,7 @@ pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
         lease: std::time::Duration::from_secs_f64(config.lease_seconds),
         poll: std::time::Duration::from_millis(config.poll_ms),
         disabled: config.disabled.clone(),
+        lease_clock: Clock::real(),
     }
 }
 

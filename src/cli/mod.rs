@@ -156,7 +156,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         config_dir: cli.global.config_dir.clone(),
         environment: cli.global.environment.clone(),
     };
-    let settings = config::load(&sources, &overrides).context("invalid configuration")?;
+    let mut settings = config::load(&sources, &overrides).context("invalid configuration")?;
+    if !matches!(cli.command, Command::Run(_)) && std::env::var_os("RUST_LOG").is_none() {
+        // A one-off command prints its own results; the host's progress lines would bury them.
+        // Scripts' own log lines still show.
+        settings.config.log.level = "warn,tradehost::script::host::log=info".into();
+    }
     let _logs = telemetry::init(&settings.config.log, settings.log_dir().as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

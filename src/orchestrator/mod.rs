@@ -48,6 +48,8 @@ pub struct OrchestratorSettings {
     pub poll: Duration,
     /// Deployments disabled by configuration.
     pub disabled: Vec<String>,
+    /// The clock leases run on; wall time unless a test injects another.
+    pub lease_clock: Clock,
 }
 
 impl Default for OrchestratorSettings {
@@ -57,6 +59,7 @@ impl Default for OrchestratorSettings {
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(250),
             disabled: Vec::new(),
+            lease_clock: Clock::real(),
         }
     }
 }
@@ -86,6 +89,7 @@ impl Orchestrator {
             scripts,
             id,
             lease: settings.lease,
+            lease_clock: settings.lease_clock.clone(),
         };
         let slots = Arc::new(Semaphore::new(settings.max_parallel_runs.max(1)));
         Arc::new(Self {
@@ -148,8 +152,9 @@ impl Orchestrator {
     pub async fn step(self: &Arc<Self>) -> crate::store::Result<Vec<tokio::task::JoinHandle<()>>> {
         self.sync_deployments().await?;
         let now = self.worker.clock.now();
-        // Ticks older than the lease are missed ticks: the daemon was down or stalled that long.
-        let grace = self.worker.lease_in_clock_time();
+        // Ticks older than this were missed: the daemon was down or stalled. A minute of clock
+        // time, or the clock's distance covered in one poll at high speed, whichever is longer.
+        let grace = self.grace();
         for deployment in self.worker.store.deployments().await? {
             if let Some(spec) = self.spec(&deployment.name) {
                 scheduler::plan(&self.worker.store, &deployment, &spec, now, grace).await?;
@@ -174,6 +179,17 @@ impl Orchestrator {
             }));
         }
         Ok(started)
+    }
+
+    fn grace(&self) -> chrono::Duration {
+        let speed = match self.worker.clock.mode() {
+            crate::clock::ClockMode::Simulated { speed } => speed.max(1.0),
+            crate::clock::ClockMode::Real => 1.0,
+        };
+        let per_poll = chrono::Duration::milliseconds(
+            (self.settings.poll.as_secs_f64() * speed * 4000.0) as i64,
+        );
+        per_poll.max(chrono::Duration::minutes(1))
     }
 
     /// Skips or cancels per the deployment's overlap policy when due runs find it at its limit.

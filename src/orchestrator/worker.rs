@@ -25,26 +25,24 @@ pub struct Worker {
     pub scripts: Arc<ScriptRuntime>,
     /// This process's worker id.
     pub id: String,
-    /// How long a claim holds without renewal, in real time.
+    /// How long a claim holds without renewal.
     pub lease: Duration,
+    /// The clock leases are measured on: wall time, not the business clock, because a lease is
+    /// about whether a process is alive, and a simulated clock may jump hours at once. Tests
+    /// inject a manual one.
+    pub lease_clock: Clock,
 }
 
 impl Worker {
-    /// A lease's length in clock time: the real lease scaled by the clock's speed, so a lease
-    /// means the same wall-clock liveness on an accelerated simulated clock.
-    pub fn lease_in_clock_time(&self) -> chrono::Duration {
-        let speed = match self.clock.mode() {
-            crate::clock::ClockMode::Real => 1.0,
-            crate::clock::ClockMode::Simulated { speed } => speed.max(1.0),
-        };
-        chrono::Duration::milliseconds((self.lease.as_secs_f64() * speed * 1000.0) as i64)
+    /// When a lease taken or renewed now runs out.
+    pub fn lease_until(&self) -> DateTime<Utc> {
+        self.lease_clock.now() + chrono::Duration::from_std(self.lease).unwrap_or_default()
     }
 
     /// Claims the next due run, if any.
     pub async fn claim(&self) -> crate::store::Result<Option<RunRecord>> {
-        let now = self.clock.now();
         self.store
-            .claim_next_run(&self.id, now, now + self.lease_in_clock_time())
+            .claim_next_run(&self.id, self.clock.now(), self.lease_until())
             .await
     }
 
@@ -169,11 +167,15 @@ impl Worker {
     ) -> tokio::task::JoinHandle<()> {
         let worker = self.clone();
         tokio::spawn(async move {
-            let period = worker.lease / 3;
+            // Renew at a third of the lease, but at least every second so a cancel is seen quickly.
+            let period = (worker.lease / 3).min(Duration::from_secs(1));
             loop {
                 tokio::time::sleep(period).await;
-                let until = worker.clock.now() + worker.lease_in_clock_time();
-                match worker.store.renew_lease(id, attempt, until).await {
+                match worker
+                    .store
+                    .renew_lease(id, attempt, worker.lease_until())
+                    .await
+                {
                     Ok(Some(false)) => {}
                     Ok(Some(true)) => cancel.store(true, Ordering::Relaxed),
                     Ok(None) => {
@@ -195,7 +197,10 @@ impl Worker {
         specs: &(dyn Fn(&str) -> Option<DeploymentSpec> + Sync),
     ) -> crate::store::Result<usize> {
         let now: DateTime<Utc> = self.clock.now();
-        let reaped = self.store.reap_expired_leases(now).await?;
+        let reaped = self
+            .store
+            .reap_expired_leases(self.lease_clock.now(), now)
+            .await?;
         for run in &reaped {
             tracing::error!(run = run.id, deployment = %run.deployment, attempt = run.attempt, "flow run crashed (its worker stopped renewing the lease)");
             if run.attempt < run.max_attempts {

@@ -557,17 +557,23 @@ impl Store {
         Ok(changed > 0)
     }
 
-    /// Marks running runs whose lease expired as Crashed, in one statement, and returns them so
-    /// the caller can retry those whose policy allows.
-    pub async fn reap_expired_leases(&self, now: DateTime<Utc>) -> Result<Vec<ReapedRun>> {
+    /// Marks running runs whose lease expired by `lease_now` (the lease clock) as Crashed at `now`
+    /// (the business clock), in one statement, and returns them so the caller can retry those
+    /// whose policy allows.
+    pub async fn reap_expired_leases(
+        &self,
+        lease_now: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ReapedRun>> {
         let rows: Vec<(i64, String, i64, i64)> = on_pool!(self, |pool| {
             let mut transaction = pool.begin().await?;
             let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
-                "UPDATE flow_runs SET state = 'crashed', ended_at = $1, lease_until = NULL, \
+                "UPDATE flow_runs SET state = 'crashed', ended_at = $2, lease_until = NULL, \
                  error = 'the worker running it stopped renewing its lease (it died or lost the database)' \
                  WHERE state = 'running' AND lease_until IS NOT NULL AND lease_until < $1 \
                  RETURNING id, deployment, attempt, max_attempts",
             )
+            .bind(to_millis(lease_now))
             .bind(to_millis(now))
             .fetch_all(&mut *transaction)
             .await?;

@@ -1,0 +1,563 @@
+//! The orchestrator on a simulated clock (no sleeps decide an outcome): each deployment fires
+//! exactly its ticks across a DST change and around holidays, retries follow their backoff,
+//! timeouts and cancellation stop runs, dead workers' runs are reaped and retried, and the
+//! overlap and missed-run policies do what they say.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use tradehost::clock::Clock;
+use tradehost::domain::RunState;
+use tradehost::orchestrator::{Orchestrator, OrchestratorSettings, meta_validator};
+use tradehost::script::host::Host;
+use tradehost::script::{Limits, ScriptFolders, ScriptRuntime};
+use tradehost::store::{NewRun, RunRecord, Store};
+
+struct Harness {
+    _folder: tempfile::TempDir,
+    _database: support::TestDatabase,
+    store: Store,
+    clock: Clock,
+    lease_clock: Clock,
+    orchestrator: Arc<Orchestrator>,
+}
+
+fn utc(text: &str) -> DateTime<Utc> {
+    text.parse().expect("valid time")
+}
+
+/// A project with the given flow scripts, a fresh SQLite store, a manual clock at `start`.
+async fn harness(flows: &[(&str, &str)], start: DateTime<Utc>, lease: StdDuration) -> Harness {
+    let folder = tempfile::tempdir().expect("project folder");
+    let scripts = folder.path().join("scripts");
+    std::fs::create_dir_all(&scripts).expect("scripts folder");
+    for (name, source) in flows {
+        std::fs::write(scripts.join(format!("{name}.rhai")), source).expect("write flow");
+    }
+    let database = support::sqlite().await;
+    let store = database.store.clone();
+    let clock = Clock::manual(start);
+    let host = Host {
+        store: store.clone(),
+        clock: clock.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let folders = ScriptFolders {
+        scripts,
+        strategies: folder.path().join("strategies"),
+    };
+    let runtime = ScriptRuntime::new(folders, Limits::default(), host).expect("runtime");
+    runtime.registry().set_validator(meta_validator());
+    runtime.registry().load_all().await.expect("load");
+    for outcome in runtime.registry().outcomes() {
+        assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    }
+    // Leases run on their own clock, moved by hand like the business clock.
+    let lease_clock = Clock::manual(utc("2030-01-01T00:00:00Z"));
+    let settings = OrchestratorSettings {
+        lease,
+        poll: StdDuration::from_millis(20),
+        lease_clock: lease_clock.clone(),
+        ..OrchestratorSettings::default()
+    };
+    let orchestrator = Orchestrator::new(store.clone(), clock.clone(), runtime, settings);
+    Harness {
+        _folder: folder,
+        _database: database,
+        store,
+        clock,
+        lease_clock,
+        orchestrator,
+    }
+}
+
+impl Harness {
+    /// One orchestrator pass, waiting for the runs it started.
+    async fn step(&self) {
+        for handle in self.orchestrator.step().await.expect("step") {
+            handle.await.expect("run task");
+        }
+    }
+
+    /// Moves the clock to `until` in steps of `minutes`, with an orchestrator pass at each (the
+    /// tests' ticks fall on these boundaries, so none is late).
+    async fn advance(&self, until: DateTime<Utc>, minutes: i64) {
+        while self.clock.now() < until {
+            self.clock.advance(Duration::minutes(minutes));
+            self.step().await;
+        }
+    }
+
+    async fn runs(&self, deployment: &str) -> Vec<RunRecord> {
+        let mut runs = self
+            .store
+            .runs(Some(deployment), None, 10_000)
+            .await
+            .expect("runs");
+        runs.reverse();
+        runs
+    }
+
+    async fn states(&self, id: i64) -> Vec<RunState> {
+        self.store
+            .run_states(id)
+            .await
+            .expect("states")
+            .into_iter()
+            .map(|state| state.state)
+            .collect()
+    }
+}
+
+fn flow(meta: &str, body: &str) -> String {
+    format!("fn meta() {{ #{{ {meta} }} }}\nfn run(params) {{\n{body}\n}}\n")
+}
+
+const LEASE: StdDuration = StdDuration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_simulated_fortnight_each_deployment_fires_exactly_its_ticks() {
+    // 2026-03-02 (Monday) to 2026-03-16: New York moves to daylight time on Sunday 2026-03-08.
+    let open_bell = flow(
+        r#"schedules: [#{ cron: "30 9 * * 1-5", timezone: "America/New_York" }]"#,
+        "\"ok\"",
+    );
+    let harness = harness(
+        &[("open_bell", &open_bell)],
+        utc("2026-03-02T00:00:00Z"),
+        LEASE,
+    )
+    .await;
+    harness.step().await; // Registers the deployment at the start: no backfill.
+    harness.advance(utc("2026-03-16T00:00:00Z"), 15).await;
+    let runs = harness.runs("open_bell").await;
+    let times: Vec<String> = runs
+        .iter()
+        .map(|run| run.scheduled_at.format("%m-%d %H:%M").to_string())
+        .collect();
+    // 09:30 New York is 14:30 UTC in winter and 13:30 UTC from the DST change; weekends never.
+    assert_eq!(
+        times,
+        [
+            "03-02 14:30",
+            "03-03 14:30",
+            "03-04 14:30",
+            "03-05 14:30",
+            "03-06 14:30",
+            "03-09 13:30",
+            "03-10 13:30",
+            "03-11 13:30",
+            "03-12 13:30",
+            "03-13 13:30",
+        ]
+    );
+    assert!(
+        runs.iter()
+            .all(|run| run.state == RunState::Completed && run.trigger == "schedule")
+    );
+    assert!(
+        runs.iter().all(|run| run.script_hash.is_some()),
+        "every run records its script version"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trading_day_gate_skips_good_friday_and_weekends() {
+    let close_report = flow(
+        r#"schedules: [#{ cron: "0 22 * * *", timezone: "UTC" }], calendar: "trading_days""#,
+        "\"ok\"",
+    );
+    let harness = harness(
+        &[("close_report", &close_report)],
+        utc("2026-03-30T00:00:00Z"),
+        LEASE,
+    )
+    .await;
+    harness.step().await;
+    harness.advance(utc("2026-04-13T00:00:00Z"), 30).await;
+    let days: Vec<String> = harness
+        .runs("close_report")
+        .await
+        .iter()
+        .map(|run| run.scheduled_at.format("%m-%d").to_string())
+        .collect();
+    // Good Friday is 2026-04-03: nine trading days in the fortnight.
+    assert_eq!(
+        days,
+        [
+            "03-30", "03-31", "04-01", "04-02", "04-06", "04-07", "04-08", "04-09", "04-10"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flow_failing_twice_completes_on_its_third_attempt_after_its_backoff() {
+    let flaky = flow(
+        r#"retries: 2, retry_delay_seconds: 60, backoff: "exponential""#,
+        r#"let attempt = state::get("attempts", 0) + 1;
+           state::set("attempts", attempt);
+           if attempt < 3 { throw `failure ${attempt}`; }
+           `succeeded on attempt ${attempt}`"#,
+    );
+    let harness = harness(&[("flaky", &flaky)], utc("2026-03-02T15:00:00Z"), LEASE).await;
+    let id = harness
+        .orchestrator
+        .submit("flaky", None)
+        .await
+        .expect("submit");
+    harness.step().await;
+    let run = harness.store.run(id).await.expect("run").expect("exists");
+    assert_eq!((run.state, run.attempt), (RunState::AwaitingRetry, 2));
+    assert_eq!(
+        run.due_at - harness.clock.now(),
+        Duration::seconds(60),
+        "first retry after the base delay"
+    );
+    assert!(
+        run.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("failure 1")
+    );
+
+    harness.clock.advance(Duration::seconds(59));
+    harness.step().await;
+    assert_eq!(
+        harness
+            .store
+            .run(id)
+            .await
+            .expect("run")
+            .expect("exists")
+            .attempt,
+        2,
+        "not before its due time"
+    );
+    harness.clock.advance(Duration::seconds(1));
+    harness.step().await;
+    let run = harness.store.run(id).await.expect("run").expect("exists");
+    assert_eq!((run.state, run.attempt), (RunState::AwaitingRetry, 3));
+    assert_eq!(
+        run.due_at - harness.clock.now(),
+        Duration::seconds(120),
+        "exponential: the delay doubles"
+    );
+
+    harness.clock.advance(Duration::seconds(120));
+    harness.step().await;
+    let run = harness.store.run(id).await.expect("run").expect("exists");
+    assert_eq!((run.state, run.attempt), (RunState::Completed, 3));
+    assert_eq!(
+        run.result,
+        Some(serde_json::json!("succeeded on attempt 3"))
+    );
+    use RunState::*;
+    assert_eq!(
+        harness.states(id).await,
+        [
+            Scheduled,
+            Running,
+            Failed,
+            AwaitingRetry,
+            Running,
+            Failed,
+            AwaitingRetry,
+            Running,
+            Completed
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_flow_stops_at_its_timeout_and_a_cancelled_run_stops() {
+    let endless = flow("timeout_seconds: 0.5", "loop { }");
+    let long = flow("timeout_seconds: 30", "let n = 0; loop { n += 1; }");
+    let harness = harness(
+        &[("endless", &endless), ("long", &long)],
+        utc("2026-03-02T15:00:00Z"),
+        StdDuration::from_millis(1500),
+    )
+    .await;
+
+    let id = harness
+        .orchestrator
+        .submit("endless", None)
+        .await
+        .expect("submit");
+    let started = Instant::now();
+    harness.step().await;
+    let run = harness.store.run(id).await.expect("run").expect("exists");
+    assert_eq!(run.state, RunState::TimedOut);
+    assert!(
+        started.elapsed() < StdDuration::from_secs(5),
+        "stopped near its 0.5 s timeout"
+    );
+    assert!(
+        run.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("time budget")
+    );
+
+    // A running run: the cancel is seen at the next lease renewal (a third of the lease).
+    let id = harness
+        .orchestrator
+        .submit("long", None)
+        .await
+        .expect("submit");
+    let handles = harness.orchestrator.step().await.expect("step");
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    assert_eq!(
+        harness
+            .store
+            .request_cancel(id, harness.clock.now())
+            .await
+            .expect("cancel"),
+        Some(RunState::Running)
+    );
+    let started = Instant::now();
+    for handle in handles {
+        handle.await.expect("run task");
+    }
+    assert!(
+        started.elapsed() < StdDuration::from_secs(5),
+        "stopped well before its 30 s timeout"
+    );
+    assert_eq!(
+        harness
+            .store
+            .run(id)
+            .await
+            .expect("run")
+            .expect("exists")
+            .state,
+        RunState::Cancelled
+    );
+
+    // A run not yet started is cancelled at once and never runs.
+    let id = harness
+        .orchestrator
+        .submit("long", None)
+        .await
+        .expect("submit");
+    assert_eq!(
+        harness
+            .store
+            .request_cancel(id, harness.clock.now())
+            .await
+            .expect("cancel"),
+        Some(RunState::Cancelled)
+    );
+    harness.step().await;
+    assert_eq!(
+        harness.states(id).await,
+        [RunState::Scheduled, RunState::Cancelled]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_left_running_by_a_dead_worker_becomes_crashed_and_is_retried() {
+    let job = flow("retries: 1, retry_delay_seconds: 5", "\"done\"");
+    let harness = harness(&[("job", &job)], utc("2026-03-02T15:00:00Z"), LEASE).await;
+    harness.orchestrator.sync_deployments().await.expect("sync");
+    // Another worker claims the run and dies without renewing its lease.
+    let id = harness
+        .orchestrator
+        .submit("job", None)
+        .await
+        .expect("submit");
+    let lease_until = harness.lease_clock.now() + Duration::seconds(30);
+    let claimed = harness
+        .store
+        .claim_next_run("dead-worker", harness.clock.now(), lease_until)
+        .await
+        .expect("claim")
+        .expect("a due run");
+    assert_eq!(claimed.id, id);
+    harness.step().await;
+    assert_eq!(
+        harness
+            .store
+            .run(id)
+            .await
+            .expect("run")
+            .expect("exists")
+            .state,
+        RunState::Running,
+        "its lease still holds"
+    );
+
+    harness.lease_clock.advance(Duration::seconds(31));
+    harness.step().await; // Reaped: Crashed, then AwaitingRetry for attempt 2 in 5 s.
+    let run = harness.store.run(id).await.expect("run").expect("exists");
+    assert_eq!((run.state, run.attempt), (RunState::AwaitingRetry, 2));
+    harness.clock.advance(Duration::seconds(5));
+    harness.step().await;
+    let run = harness.store.run(id).await.expect("run").expect("exists");
+    assert_eq!((run.state, run.attempt), (RunState::Completed, 2));
+    use RunState::*;
+    assert_eq!(
+        harness.states(id).await,
+        [
+            Scheduled,
+            Running,
+            Crashed,
+            AwaitingRetry,
+            Running,
+            Completed
+        ]
+    );
+    // The dead worker's late report cannot overwrite the newer attempt.
+    let late = tradehost::store::RunEnding {
+        state: Failed,
+        result: None,
+        error: Some("late".into()),
+        error_line: None,
+        at: harness.clock.now(),
+    };
+    assert!(
+        !harness
+            .store
+            .finish_run(id, 1, &late)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(harness.runs("job").await.len(), 1, "no duplicate run");
+}
+
+/// A flow that runs about `seconds` of real time, for the overlap tests.
+fn slow_flow(policy: &str, seconds: f64) -> String {
+    flow(
+        &format!(
+            r#"schedules: [#{{ cron: "* * * * *" }}], on_overlap: "{policy}", timeout_seconds: 30"#
+        ),
+        &format!(
+            "let spin = 0; while spin < {} {{ spin += 1; }} \"done\"",
+            (seconds * 400_000.0) as i64
+        ),
+    )
+}
+
+async fn overlap(policy: &str) -> (Harness, Vec<RunRecord>) {
+    let source = slow_flow(policy, 1.5);
+    let harness = harness(
+        &[("slow", &source)],
+        utc("2026-03-02T15:00:00Z"),
+        StdDuration::from_millis(900),
+    )
+    .await;
+    harness.step().await;
+    harness.clock.advance(Duration::minutes(1));
+    let first = harness.orchestrator.step().await.expect("step"); // Tick 1 starts and keeps running.
+    tokio::time::sleep(StdDuration::from_millis(100)).await;
+    harness.clock.advance(Duration::minutes(1));
+    let second = harness.orchestrator.step().await.expect("step"); // Tick 2 is due while tick 1 runs.
+    for handle in first.into_iter().chain(second) {
+        handle.await.expect("run task");
+    }
+    harness.step().await; // A queued tick starts now that the slot is free.
+    let runs = harness.runs("slow").await;
+    (harness, runs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlap_policies_skip_queue_or_cancel_the_older_run() {
+    let (_harness, runs) = overlap("skip").await;
+    assert_eq!(
+        runs.iter().map(|run| run.state).collect::<Vec<_>>(),
+        [RunState::Completed, RunState::Skipped]
+    );
+
+    let (_harness, runs) = overlap("queue").await;
+    assert_eq!(
+        runs.iter().map(|run| run.state).collect::<Vec<_>>(),
+        [RunState::Completed, RunState::Completed]
+    );
+    assert!(
+        runs[1].started_at >= runs[0].ended_at,
+        "the queued run started after the first ended"
+    );
+
+    let (_harness, runs) = overlap("cancel_older").await;
+    assert_eq!(
+        runs.iter().map(|run| run.state).collect::<Vec<_>>(),
+        [RunState::Cancelled, RunState::Completed]
+    );
+}
+
+async fn missed(policy: &str) -> Vec<DateTime<Utc>> {
+    let source = flow(
+        &format!(
+            r#"schedules: [#{{ cron: "0 * * * *" }}], missed: "{policy}", catch_up_window_seconds: 10800"#
+        ),
+        "\"ok\"",
+    );
+    let harness = harness(&[("hourly", &source)], utc("2026-03-02T10:00:00Z"), LEASE).await;
+    harness.step().await;
+    // The daemon is down from 10:00 to 15:10: ticks at 11, 12, 13, 14 and 15 are missed.
+    harness.clock.set(utc("2026-03-02T15:10:00Z"));
+    harness.step().await;
+    harness
+        .runs("hourly")
+        .await
+        .iter()
+        .map(|run| run.scheduled_at)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_run_policies_skip_run_once_or_catch_up_within_their_window() {
+    assert_eq!(missed("skip").await, Vec::<DateTime<Utc>>::new());
+    assert_eq!(missed("run_once").await, [utc("2026-03-02T15:00:00Z")]);
+    // A three-hour window from 15:10 reaches back to 12:10: the 13, 14 and 15 o'clock ticks.
+    assert_eq!(
+        missed("catch_up").await,
+        [
+            utc("2026-03-02T13:00:00Z"),
+            utc("2026-03-02T14:00:00Z"),
+            utc("2026-03-02T15:00:00Z")
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_tick_is_created_once_however_often_it_is_planned() {
+    let source = flow(r#"schedules: [#{ cron: "0 * * * *" }]"#, "\"ok\"");
+    let harness = harness(&[("hourly", &source)], utc("2026-03-02T10:00:00Z"), LEASE).await;
+    harness.orchestrator.sync_deployments().await.expect("sync");
+    let tick = NewRun {
+        deployment: "hourly".into(),
+        parent_run_id: None,
+        trigger: "schedule".into(),
+        schedule_key: Some(tradehost::orchestrator::scheduler::SCHEDULE_KEY.into()),
+        scheduled_at: utc("2026-03-02T11:00:00Z"),
+        due_at: utc("2026-03-02T11:00:00Z"),
+        max_attempts: 1,
+        parameters: serde_json::json!({}),
+        state: RunState::Scheduled,
+        message: None,
+        worker: None,
+    };
+    let now = harness.clock.now();
+    assert!(
+        harness
+            .store
+            .insert_run(&tick, now)
+            .await
+            .expect("insert")
+            .is_some()
+    );
+    assert!(
+        harness
+            .store
+            .insert_run(&tick, now)
+            .await
+            .expect("insert")
+            .is_none(),
+        "the same tick again is refused"
+    );
+    assert_eq!(harness.runs("hourly").await.len(), 1);
+}
