@@ -561,3 +561,158 @@ async fn a_scheduled_tick_is_created_once_however_often_it_is_planned() {
     );
     assert_eq!(harness.runs("hourly").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subflows_run_inside_their_parent_and_in_parallel() {
+    let child = flow("", "params.x * 10");
+    let pipeline = flow(
+        "",
+        r#"let one = flow::run("child", #{ x: 1 });
+           let many = flow::run_all([#{ name: "child", params: #{ x: 2 } }, #{ name: "child", params: #{ x: 3 } }]);
+           #{ one: one, many: many, me: flow::run_id() }"#,
+    );
+    let harness = harness(
+        &[("child", &child), ("pipeline", &pipeline)],
+        utc("2026-03-02T15:00:00Z"),
+        LEASE,
+    )
+    .await;
+    let id = harness
+        .orchestrator
+        .submit("pipeline", None)
+        .await
+        .expect("submit");
+    harness.step().await;
+    let run = harness.store.run(id).await.expect("run").expect("exists");
+    assert_eq!(run.state, RunState::Completed, "{:?}", run.error);
+    assert_eq!(
+        run.result,
+        Some(serde_json::json!({ "one": 10, "many": [20, 30], "me": id }))
+    );
+    let children = harness.runs("child").await;
+    assert_eq!(children.len(), 3);
+    assert!(children.iter().all(|child| child.parent_run_id == Some(id)
+        && child.trigger == "parent"
+        && child.state == RunState::Completed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_task_does_not_run_again_within_its_expiry() {
+    // The task's function is a top-level function of the flow; it counts its executions.
+    let cached = r#"
+fn expensive(x) {
+    state::set("executions", state::get("executions", 0) + 1);
+    x * 2
+}
+fn run(params) {
+    let value = flow::task("double", #{ cache_key: "double-21", cache_seconds: 3600, retries: 1 }, Fn("expensive"), [21]);
+    #{ value: value, executions: state::get("executions", 0) }
+}
+"#;
+    let harness = harness(&[("cached", cached)], utc("2026-03-02T15:00:00Z"), LEASE).await;
+    let first = harness
+        .orchestrator
+        .submit("cached", None)
+        .await
+        .expect("submit");
+    harness.step().await;
+    let second = harness
+        .orchestrator
+        .submit("cached", None)
+        .await
+        .expect("submit");
+    harness.step().await;
+    let result = |run: RunRecord| run.result.expect("a result");
+    assert_eq!(
+        result(
+            harness
+                .store
+                .run(first)
+                .await
+                .expect("run")
+                .expect("exists")
+        ),
+        serde_json::json!({ "value": 42, "executions": 1 })
+    );
+    assert_eq!(
+        result(
+            harness
+                .store
+                .run(second)
+                .await
+                .expect("run")
+                .expect("exists")
+        ),
+        serde_json::json!({ "value": 42, "executions": 1 }),
+        "served from the cache"
+    );
+    let tasks = harness.store.task_runs(second).await.expect("task runs");
+    assert_eq!(
+        (tasks.len(), tasks[0].cache_hit, tasks[0].attempts),
+        (1, true, 0)
+    );
+
+    // After its expiry the task runs again.
+    harness.clock.advance(Duration::hours(2));
+    let third = harness
+        .orchestrator
+        .submit("cached", None)
+        .await
+        .expect("submit");
+    harness.step().await;
+    assert_eq!(
+        result(
+            harness
+                .store
+                .run(third)
+                .await
+                .expect("run")
+                .expect("exists")
+        ),
+        serde_json::json!({ "value": 42, "executions": 2 })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_starts_the_flows_it_triggers_once() {
+    let producer = flow("", r#"flow::emit("prices.checked", #{ symbols: 7 })"#);
+    let consumer = flow(
+        r#"triggers: ["prices.checked", "bars.ingested"]"#,
+        "params.event.payload",
+    );
+    let harness = harness(
+        &[("producer", &producer), ("consumer", &consumer)],
+        utc("2026-03-02T15:00:00Z"),
+        LEASE,
+    )
+    .await;
+    harness
+        .orchestrator
+        .submit("producer", None)
+        .await
+        .expect("submit");
+    harness.step().await; // The producer runs and emits.
+    harness.step().await; // The event becomes a consumer run, which runs.
+    harness.step().await; // Nothing more: the event was used once.
+    let runs = harness.runs("consumer").await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].trigger.as_str(), runs[0].state),
+        ("event", RunState::Completed)
+    );
+    assert_eq!(runs[0].result, Some(serde_json::json!({ "symbols": 7 })));
+
+    // The host's own event, as the feed emits it after storing bars.
+    harness
+        .store
+        .emit_event(
+            "bars.ingested",
+            &serde_json::json!({ "bars": 7 }),
+            harness.clock.now(),
+        )
+        .await
+        .expect("emit");
+    harness.step().await;
+    harness.step().await;
+    assert_eq!(harness.runs("consumer").await.len(), 2);
+}

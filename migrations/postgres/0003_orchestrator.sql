@@ -63,3 +63,38 @@ CREATE TABLE flow_run_logs (
     message TEXT   NOT NULL
 );
 CREATE INDEX flow_run_logs_by_run ON flow_run_logs (run_id, id);
+
+-- Task runs inside a flow run (flow::task), with their attempts and cache hits.
+CREATE TABLE task_runs (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id      BIGINT,
+    name        TEXT   NOT NULL,
+    cache_key   TEXT,
+    state       TEXT   NOT NULL,
+    attempts    BIGINT NOT NULL,
+    cache_hit   BIGINT NOT NULL DEFAULT 0,
+    result      TEXT,
+    error       TEXT,
+    started_at  BIGINT NOT NULL,
+    ended_at    BIGINT
+);
+CREATE INDEX task_runs_by_run ON task_runs (run_id, id);
+
+-- Task results by cache key, valid until expires_at.
+CREATE TABLE task_cache (
+    cache_key  TEXT   PRIMARY KEY,
+    result     TEXT   NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+
+-- Events (bars.ingested, order.filled, flow::emit …) that may start deployments. A deployment's
+-- run for an event has schedule_key 'event:<id>', so an event starts each deployment once even
+-- when several workers see it.
+CREATE TABLE events (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         TEXT   NOT NULL,
+    payload      TEXT   NOT NULL,
+    emitted_at   BIGINT NOT NULL,
+    processed_at BIGINT
+);
+CREATE INDEX events_unprocessed ON events (processed_at, id);

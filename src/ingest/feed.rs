@@ -29,6 +29,9 @@ pub struct Feed {
     calendar: UsEquityCalendar,
     /// Every bar starting before this time is stored.
     stored_until: DateTime<Utc>,
+    /// The hour of the last `bars.ingested` event, so flows triggered by it run hourly, as the
+    /// original design's fetch_market_data did, not on every minute bar.
+    announced_hour: Option<DateTime<Utc>>,
 }
 
 impl Feed {
@@ -63,6 +66,7 @@ impl Feed {
             market,
             calendar: UsEquityCalendar,
             stored_until,
+            announced_hour: None,
         })
     }
 
@@ -84,12 +88,32 @@ impl Feed {
             let written = self.store.insert_bars(&bars, SOURCE).await?;
             stored += written.inserted;
             self.stored_until = until;
+            if written.inserted > 0 {
+                self.announce(until, written.inserted).await;
+            }
             if let Some(last) = bars.last() {
                 tracing::debug!(bars = bars.len(), until = %last.time, "stored simulated bars");
             }
             if until == now {
                 return Ok(stored);
             }
+        }
+    }
+
+    /// Emits `bars.ingested` once per hour of stored data; a failure is logged, never fatal.
+    async fn announce(&mut self, until: DateTime<Utc>, bars: u64) {
+        let hour = Timeframe::HOUR.floor_intraday(until);
+        if self.announced_hour == Some(hour) {
+            return;
+        }
+        self.announced_hour = Some(hour);
+        let payload = serde_json::json!({ "source": SOURCE, "until": until, "bars": bars });
+        if let Err(error) = self
+            .store
+            .emit_event("bars.ingested", &payload, self.clock.now())
+            .await
+        {
+            tracing::warn!(%error, "could not emit bars.ingested");
         }
     }
 

@@ -92,13 +92,18 @@ impl Orchestrator {
             lease_clock: settings.lease_clock.clone(),
         };
         let slots = Arc::new(Semaphore::new(settings.max_parallel_runs.max(1)));
-        Arc::new(Self {
+        let scripts = worker.scripts.clone();
+        let orchestrator = Arc::new(Self {
             worker,
             settings,
             wake: Notify::new(),
             slots,
             specs: Mutex::new(BTreeMap::new()),
-        })
+        });
+        // Scripts reach the orchestrator through `flow::…`; a weak reference, because the
+        // orchestrator owns the script runtime.
+        scripts.set_flow_host(Arc::new(FlowBridge(Arc::downgrade(&orchestrator))));
+        orchestrator
     }
 
     /// This daemon's worker id.
@@ -160,6 +165,7 @@ impl Orchestrator {
                 scheduler::plan(&self.worker.store, &deployment, &spec, now, grace).await?;
             }
         }
+        self.start_event_runs(now).await?;
         let specs = |name: &str| self.spec(name);
         self.worker.reap(&specs).await?;
         self.apply_overlap_policies(now).await?;
@@ -179,6 +185,101 @@ impl Orchestrator {
             }));
         }
         Ok(started)
+    }
+
+    /// Turns new events into runs of the deployments they trigger, each at most once per event
+    /// (the run's schedule key is the event's id), whichever worker sees it first.
+    async fn start_event_runs(&self, now: DateTime<Utc>) -> crate::store::Result<()> {
+        let specs = self
+            .specs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for event in self.worker.store.unprocessed_events(100).await? {
+            for (name, spec) in specs
+                .iter()
+                .filter(|(_, spec)| spec.triggers.contains(&event.name))
+            {
+                let mut parameters = spec.parameters.clone();
+                parameters.insert("event".into(), serde_json::json!({ "id": event.id, "name": event.name, "payload": event.payload }));
+                let run = NewRun {
+                    deployment: name.clone(),
+                    parent_run_id: None,
+                    trigger: "event".into(),
+                    schedule_key: Some(format!("event:{}", event.id)),
+                    scheduled_at: event.emitted_at,
+                    due_at: now,
+                    max_attempts: spec.max_attempts(),
+                    parameters: serde_json::Value::Object(parameters),
+                    state: RunState::Scheduled,
+                    message: Some(format!("event {}", event.name)),
+                    worker: None,
+                };
+                self.worker.store.insert_run(&run, now).await?;
+            }
+            self.worker
+                .store
+                .mark_event_processed(event.id, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs flow `name` as a subflow: created Running under `parent`, executed here, one attempt
+    /// (the parent decides about retries).
+    pub async fn run_subflow(
+        &self,
+        parent: Option<i64>,
+        name: &str,
+        parameters: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let spec = self
+            .spec(name)
+            .ok_or_else(|| format!("no flow named `{name}` is loaded"))?;
+        let now = self.worker.clock.now();
+        let mut merged = spec.parameters.clone();
+        if let serde_json::Value::Object(given) = parameters {
+            merged.extend(given);
+        }
+        let run = NewRun {
+            deployment: name.to_owned(),
+            parent_run_id: parent,
+            trigger: "parent".into(),
+            schedule_key: None,
+            scheduled_at: now,
+            due_at: now,
+            max_attempts: 1,
+            parameters: serde_json::Value::Object(merged),
+            state: RunState::Running,
+            message: parent.map(|parent| format!("subflow of run {parent}")),
+            worker: Some(self.worker.id.clone()),
+        };
+        let store = &self.worker.store;
+        let id = store
+            .insert_run(&run, now)
+            .await
+            .map_err(|error| error.to_string())?
+            .ok_or("the subflow run was not created")?;
+        let record = store
+            .run(id)
+            .await
+            .map_err(|error| error.to_string())?
+            .ok_or("the subflow run vanished")?;
+        let state = self
+            .worker
+            .execute(record, &spec)
+            .await
+            .map_err(|error| error.to_string())?;
+        let finished = store
+            .run(id)
+            .await
+            .map_err(|error| error.to_string())?
+            .ok_or("the subflow run vanished")?;
+        if state == RunState::Completed {
+            Ok(finished.result.unwrap_or(serde_json::Value::Null))
+        } else {
+            Err(finished.error.unwrap_or_else(|| format!("ended {state}")))
+        }
     }
 
     fn grace(&self) -> chrono::Duration {
@@ -349,6 +450,25 @@ impl Orchestrator {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+}
+
+/// The orchestrator as the script runtime sees it.
+struct FlowBridge(std::sync::Weak<Orchestrator>);
+
+impl crate::script::host::FlowHost for FlowBridge {
+    fn run_subflow(
+        &self,
+        parent: Option<i64>,
+        name: String,
+        parameters: serde_json::Value,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::script::host::FlowResult> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let orchestrator = self.0.upgrade().ok_or("the orchestrator has stopped")?;
+            orchestrator.run_subflow(parent, &name, parameters).await
+        })
     }
 }
 

@@ -72,6 +72,7 @@ impl Worker {
         let options = CallOptions {
             budget: Some(spec.timeout()),
             cancel: Some(cancel.clone()),
+            run_id: Some(run.id),
         };
         let outcome = self
             .scripts

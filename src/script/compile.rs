@@ -233,6 +233,7 @@ fn read_meta(
         None,
         META_BUDGET,
         None,
+        None,
     )
     // However `meta()` fails, the script is refused for its metadata, not for a run.
     .map_err(|failure| ScriptError {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rhai::{AST, CallFnOptions, Dynamic, Engine, Scope};
 
 use super::error::ScriptError;
-use super::host::{self, Host, Invocation, log::LogLine};
+use super::host::{self, FlowContext, Host, Invocation, log::LogLine};
 use super::sandbox::with_deadline;
 
 /// Calls `function` of `ast` with `args`. Must run on a blocking thread (it blocks, and host
@@ -25,12 +25,14 @@ pub fn invoke(
     host: Option<Host>,
     budget: Duration,
     cancel: Option<Arc<AtomicBool>>,
+    flow: Option<FlowContext>,
 ) -> Result<(Dynamic, Vec<LogLine>), ScriptError> {
     let invocation = Arc::new(Invocation {
         script: name.to_owned(),
         hash: hash.to_owned(),
         host,
         logs: Mutex::new(Vec::new()),
+        flow,
     });
     let result = host::with_invocation(invocation.clone(), || {
         with_deadline(budget, cancel, || {

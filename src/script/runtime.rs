@@ -48,10 +48,14 @@ pub struct CallOptions {
     pub budget: Option<std::time::Duration>,
     /// Set to true to stop the call (a cancelled run); checked as often as the budget.
     pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The flow run the call serves (for `flow::run_id()` and subflows' parent).
+    pub run_id: Option<i64>,
 }
 
 /// The engine, the registry and the host, shared by the daemon's tasks.
 pub struct ScriptRuntime {
+    /// The orchestrator behind `flow::…`, installed once when the daemon starts it.
+    flows: std::sync::OnceLock<Arc<dyn super::host::FlowHost>>,
     registry: Registry,
     host: Host,
     limits: Limits,
@@ -68,10 +72,16 @@ impl ScriptRuntime {
         let engine = Arc::new(build_engine(&limits, folders.library_roots()));
         let registry = Registry::new(engine, folders, host.store.clone(), host.clock.clone());
         Ok(Arc::new(Self {
+            flows: std::sync::OnceLock::new(),
             registry,
             host,
             limits,
         }))
+    }
+
+    /// Installs the orchestrator that `flow::run` and friends reach (once).
+    pub fn set_flow_host(&self, flows: Arc<dyn super::host::FlowHost>) {
+        let _ = self.flows.set(flows);
     }
 
     /// The registry.
@@ -118,6 +128,10 @@ impl ScriptRuntime {
         let host = self.host.clone();
         let budget = options.budget.unwrap_or_else(|| self.limits.timeout());
         let cancel = options.cancel;
+        let flow = self.flows.get().map(|flows| super::host::FlowContext {
+            run_id: options.run_id,
+            host: flows.clone(),
+        });
         let function = function.to_owned();
         let label = script.path.display().to_string();
         let task = tokio::task::spawn_blocking(move || {
@@ -135,6 +149,7 @@ impl ScriptRuntime {
                 Some(host),
                 budget,
                 cancel,
+                flow,
             )?;
             let result = to_json(&value)
                 .map_err(|message| ScriptError::new(&label, ErrorKind::Runtime, message))?;

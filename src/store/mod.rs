@@ -7,6 +7,7 @@
 
 mod audit;
 mod bars;
+mod flows;
 mod load_runs;
 mod quality;
 mod query;
@@ -23,6 +24,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use audit::AuditEntry;
 pub use bars::{BarInsert, BarQuery};
+pub use flows::{EventRecord, TaskRunRecord};
 pub use load_runs::{LoadRun, LoadRunStatus, LoadRunSummary};
 pub use quality::{QualityIssue, Severity};
 pub use query::{MAX_QUERY_ROWS, QueryError};

@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod db;
+pub mod flow;
 pub mod log;
 pub mod series;
 pub mod state;
@@ -42,6 +43,32 @@ pub struct Invocation {
     pub host: Option<Host>,
     /// Lines logged by `print`, `debug` and `log::*` during the call.
     pub logs: Mutex<Vec<log::LogLine>>,
+    /// The flow run this call serves and the orchestrator behind `flow::run` and `flow::emit`.
+    pub flow: Option<FlowContext>,
+}
+
+/// What `flow::…` functions reach: the orchestrator, and the run being served.
+#[derive(Clone)]
+pub struct FlowContext {
+    /// The flow run this call belongs to, if any.
+    pub run_id: Option<i64>,
+    /// The orchestrator.
+    pub host: Arc<dyn FlowHost>,
+}
+
+/// A result that a host future hands back to a script.
+pub type FlowResult = Result<serde_json::Value, String>;
+
+/// The orchestrator as scripts see it. Implemented by `orchestrator::Orchestrator`; the script
+/// runtime knows only this trait, so the dependency points from orchestrator to script.
+pub trait FlowHost: Send + Sync {
+    /// Runs flow `name` as a subflow of `parent` to its end and returns its result.
+    fn run_subflow(
+        &self,
+        parent: Option<i64>,
+        name: String,
+        parameters: serde_json::Value,
+    ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
 }
 
 impl Invocation {
@@ -120,4 +147,5 @@ pub fn register(engine: &mut Engine) {
     engine.register_static_module("state", state::module().into());
     engine.register_static_module("db", db::module().into());
     engine.register_static_module("log", log::module().into());
+    engine.register_static_module("flow", flow::module().into());
 }
