@@ -40,6 +40,18 @@ pub struct TaskRunRecord {
     pub error: Option<String>,
 }
 
+/// A task run as selected: run id, name, cache key, state, attempts, cache hit, result, error.
+type TaskRow = (
+    Option<i64>,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
 impl Store {
     /// Stores an event for event-triggered deployments.
     pub async fn emit_event(
@@ -165,16 +177,7 @@ impl Store {
 
     /// The task runs of a flow run, oldest first.
     pub async fn task_runs(&self, run_id: i64) -> Result<Vec<TaskRunRecord>> {
-        let rows: Vec<(
-            Option<i64>,
-            String,
-            Option<String>,
-            String,
-            i64,
-            i64,
-            Option<String>,
-            Option<String>,
-        )> = on_pool!(self, |pool| {
+        let rows: Vec<TaskRow> = on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT run_id, name, cache_key, state, attempts, cache_hit, result, error FROM task_runs WHERE run_id = $1 ORDER BY id",
             )

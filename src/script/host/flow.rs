@@ -161,13 +161,13 @@ fn task(
         match function.call_within_context::<Dynamic>(context, args.clone()) {
             Ok(value) => {
                 let json = to_json(&value, "flow::task result")?;
-                if let Some(key) = &cache_key {
-                    if cache_seconds > 0.0 {
-                        let expires = host.clock.now()
-                            + chrono::Duration::milliseconds((cache_seconds * 1000.0) as i64);
-                        block_on(&host, host.store.cache_task_result(key, &json, expires))
-                            .map_err(|failure| error(failure.to_string()))?;
-                    }
+                if let Some(key) = &cache_key
+                    && cache_seconds > 0.0
+                {
+                    let expires = host.clock.now()
+                        + chrono::Duration::milliseconds((cache_seconds * 1000.0) as i64);
+                    block_on(&host, host.store.cache_task_result(key, &json, expires))
+                        .map_err(|failure| error(failure.to_string()))?;
                 }
                 let entry = record("completed", attempt, false, Some(json), None);
                 block_on(
