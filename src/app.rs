@@ -130,6 +130,7 @@ pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
         poll: std::time::Duration::from_millis(config.poll_ms),
         disabled: config.disabled.clone(),
         lease_clock: Clock::real(),
+        worker_id: None,
     }
 }
 

@@ -50,6 +50,8 @@ pub struct OrchestratorSettings {
     pub disabled: Vec<String>,
     /// The clock leases run on; wall time unless a test injects another.
     pub lease_clock: Clock,
+    /// This worker's id [default: host name and process id].
+    pub worker_id: Option<String>,
 }
 
 impl Default for OrchestratorSettings {
@@ -60,6 +62,7 @@ impl Default for OrchestratorSettings {
             poll: Duration::from_millis(250),
             disabled: Vec::new(),
             lease_clock: Clock::real(),
+            worker_id: None,
         }
     }
 }
@@ -82,7 +85,10 @@ impl Orchestrator {
         scripts: Arc<ScriptRuntime>,
         settings: OrchestratorSettings,
     ) -> Arc<Self> {
-        let id = format!("{}-{}", hostname(), std::process::id());
+        let id = settings
+            .worker_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
         let worker = Worker {
             store,
             clock,
@@ -364,6 +370,32 @@ impl Orchestrator {
     /// timeouts), so a stop leaves no run Running.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(worker = %self.worker.id, "orchestrator started");
+        // On PostgreSQL, another daemon's new run wakes this one at once instead of at the next poll.
+        let listener = match self.worker.store.run_notifications().await {
+            Ok(Some(mut notifications)) => {
+                let orchestrator = self.clone();
+                let token = shutdown.clone();
+                Some(tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            _ = token.cancelled() => break,
+                            received = notifications.next() => match received {
+                                Ok(()) => orchestrator.wake(),
+                                Err(error) => {
+                                    tracing::warn!(%error, "run notifications interrupted");
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                }
+                            },
+                        }
+                    }
+                }))
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for runs; polling only");
+                None
+            }
+        };
         let mut in_flight: Vec<tokio::task::JoinHandle<()>> = Vec::new();
         loop {
             match self.step().await {
@@ -382,6 +414,9 @@ impl Orchestrator {
         }
         for handle in in_flight {
             let _ = handle.await;
+        }
+        if let Some(listener) = listener {
+            listener.abort();
         }
         tracing::info!("orchestrator stopped");
         Ok(())

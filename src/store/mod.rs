@@ -29,7 +29,8 @@ pub use load_runs::{LoadRun, LoadRunStatus, LoadRunSummary};
 pub use quality::{QualityIssue, Severity};
 pub use query::{MAX_QUERY_ROWS, QueryError};
 pub use runs::{
-    DeploymentRecord, NewRun, ReapedRun, RunEnding, RunLogRecord, RunRecord, StateRecord,
+    DeploymentRecord, NewRun, ReapedRun, RunEnding, RunLogRecord, RunNotifications, RunRecord,
+    StateRecord,
 };
 pub use scripts::{ScriptVersionRecord, VersionStatus};
 

@@ -50,6 +50,23 @@ pub struct NewRun {
     pub worker: Option<String>,
 }
 
+/// The LISTEN/NOTIFY channel on which daemons announce new runs.
+const RUN_CHANNEL: &str = "tradehost_runs";
+
+/// Notifications of new runs from any daemon sharing the PostgreSQL database.
+pub struct RunNotifications {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl RunNotifications {
+    /// Waits for the next notification; an error means the connection broke (sqlx reconnects on
+    /// the next call).
+    pub async fn next(&mut self) -> Result<()> {
+        self.listener.recv().await?;
+        Ok(())
+    }
+}
+
 /// A stored run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRecord {
@@ -333,6 +350,38 @@ impl Store {
     /// Creates a run and its first history entry. A scheduled tick that already has its run
     /// (same deployment, schedule and time) is not created again: `None`.
     pub async fn insert_run(&self, run: &NewRun, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let id = self.insert_run_row(run, now).await?;
+        if id.is_some() && run.state == RunState::Scheduled {
+            self.notify_runs().await?;
+        }
+        Ok(id)
+    }
+
+    /// Wakes idle workers of other daemons on PostgreSQL (LISTEN/NOTIFY); nothing on SQLite,
+    /// where one daemon does everything.
+    pub async fn notify_runs(&self) -> Result<()> {
+        if let Backend::Postgres(pool) = &self.backend {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(RUN_CHANNEL)
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, a listener that yields when any daemon creates a run; `None` on SQLite.
+    pub async fn run_notifications(&self) -> Result<Option<RunNotifications>> {
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(RUN_CHANNEL).await?;
+                Ok(Some(RunNotifications { listener }))
+            }
+            Backend::Sqlite(_) => Ok(None),
+        }
+    }
+
+    async fn insert_run_row(&self, run: &NewRun, now: DateTime<Utc>) -> Result<Option<i64>> {
         let running = run.state == RunState::Running;
         let id: Option<i64> = on_pool!(self, |pool| {
             let mut transaction = pool.begin().await?;
@@ -418,6 +467,9 @@ impl Store {
                 sqlx::query("SELECT pg_advisory_xact_lock(74191)")
                     .execute(&mut *transaction)
                     .await?;
+                // Rows another transaction holds are skipped rather than waited for.
+                let statement =
+                    statement.replace("LIMIT 1)", "LIMIT 1 FOR UPDATE OF r SKIP LOCKED)");
                 let row = sqlx::query_as(sqlx::AssertSqlSafe(statement))
                     .bind(worker)
                     .bind(to_millis(lease_until))
