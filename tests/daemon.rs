@@ -2,115 +2,13 @@
 //! database, stores simulated bars as simulated time passes, answers the health check, stops
 //! cleanly on SIGINT, and on the next start continues from the stored state.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod support;
+
 use std::time::{Duration, Instant};
 
-use tradehost::config::DatabaseLocation;
+use support::daemon::{open_store, start, start_with};
 use tradehost::domain::{Symbol, Timeframe};
-use tradehost::store::{BarQuery, Store};
-
-struct RunningDaemon {
-    child: Child,
-    address: String,
-    lines: mpsc::Receiver<String>,
-}
-
-/// Starts `tradehost run` in `root` on a free port at `speed`× and waits for it to listen.
-fn start(root: &Path, speed: u32) -> RunningDaemon {
-    start_with(root, speed, &[])
-}
-
-/// As [`start`], with extra environment variables.
-fn start_with(root: &Path, speed: u32, environment: &[(&str, &str)]) -> RunningDaemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tradehost"))
-        .args([
-            "--root",
-            &root.display().to_string(),
-            "--log-format",
-            "json",
-            "run",
-        ])
-        .args(["--bind", "127.0.0.1:0", "--speed", &speed.to_string()])
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "info")
-        .envs(environment.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the daemon");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) else {
-            continue;
-        };
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if event["fields"]["message"] == "api listening" {
-            let address = event["fields"]["address"]
-                .as_str()
-                .expect("address field")
-                .to_owned();
-            return RunningDaemon {
-                child,
-                address,
-                lines,
-            };
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the daemon did not report a listening address within 60 s");
-}
-
-impl RunningDaemon {
-    async fn health(&self) -> serde_json::Value {
-        let url = format!("http://{}/api/v1/health", self.address);
-        let response = reqwest::get(&url).await.expect("health request");
-        assert_eq!(response.status(), 200);
-        response.json().await.expect("health JSON")
-    }
-
-    /// Sends SIGINT (what Ctrl-C sends) and waits for a clean exit.
-    fn interrupt(mut self) -> Vec<String> {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .expect("send SIGINT");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "the daemon exited with {status}");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the daemon did not stop within 30 s of SIGINT"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.lines.try_iter().collect()
-    }
-}
-
-async fn open_store(root: &Path) -> Store {
-    Store::connect(&DatabaseLocation::Sqlite(root.join("data/tradehost.db")), 1)
-        .await
-        .expect("open the daemon's database")
-}
+use tradehost::store::BarQuery;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_stores_bars_answers_health_stops_cleanly_and_resumes() {

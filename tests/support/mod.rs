@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+pub mod daemon;
 pub mod scripts;
 
 use std::sync::atomic::{AtomicU32, Ordering};
