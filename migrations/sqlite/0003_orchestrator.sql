@@ -43,6 +43,8 @@ CREATE TABLE flow_runs (
 );
 CREATE INDEX flow_runs_due ON flow_runs (state, due_at);
 CREATE INDEX flow_runs_by_deployment ON flow_runs (deployment, id);
+-- Claims count a deployment's running runs for every candidate: this keeps that count cheap.
+CREATE INDEX flow_runs_by_deployment_state ON flow_runs (deployment, state);
 
 CREATE TABLE flow_run_states (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
