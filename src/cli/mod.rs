@@ -107,6 +107,19 @@ enum IngestCommand {
 enum DbCommand {
     /// Create the database if needed and apply pending migrations.
     Migrate,
+    /// Write a consistent copy of the database (SQLite: VACUUM INTO, safe while the daemon runs;
+    /// PostgreSQL: pg_dump's custom format).
+    Backup {
+        /// The file to write [default: <data>/backups/tradehost-<time>.db or .dump].
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Replace the database with a backup (SQLite: stop the daemon first; PostgreSQL:
+    /// pg_restore --clean).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
 }
 
 /// Parses the command line and runs the command; the process's whole life.
@@ -174,6 +187,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ingest::csv(&settings, &arguments).await
             }
             Command::Db(DbCommand::Migrate) => migrate(&settings).await,
+            Command::Db(DbCommand::Backup { to }) => backup(&settings, to.as_deref()).await,
+            Command::Db(DbCommand::Restore { file }) => restore(&settings, &file).await,
             Command::Check(arguments) => script::check(&settings, &arguments).await,
             Command::Script(ScriptCommand::Run(arguments)) => {
                 script::run(&settings, &arguments).await
@@ -216,6 +231,68 @@ async fn shutdown_signal() -> &'static str {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"
     }
+}
+
+async fn backup(settings: &Settings, to: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&settings.database, 2)
+        .await
+        .with_context(|| format!("opening the database at {}", settings.database))?;
+    let path = match to {
+        Some(path) => path.to_path_buf(),
+        None => default_backup_path(settings, store.backend()),
+    };
+    anyhow::ensure!(
+        !path.exists(),
+        "{} already exists; a backup never overwrites a file",
+        path.display()
+    );
+    let written = store.backup_to(&path).await.context("backing up")?;
+    store.close().await;
+    println!("{}", written.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `<data>/backups/tradehost-YYYYMMDD-HHMMSS.{db,dump}`.
+pub fn default_backup_path(settings: &Settings, backend: crate::store::BackendKind) -> PathBuf {
+    let extension = match backend {
+        crate::store::BackendKind::Sqlite => "db",
+        crate::store::BackendKind::Postgres => "dump",
+    };
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    settings
+        .data_dir()
+        .join("backups")
+        .join(format!("tradehost-{stamp}.{extension}"))
+}
+
+async fn restore(settings: &Settings, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if matches!(settings.database, config::DatabaseLocation::Sqlite(_)) {
+        let running = tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            tokio::net::TcpStream::connect(settings.config.server.bind),
+        )
+        .await
+        .is_ok_and(|connected| connected.is_ok());
+        anyhow::ensure!(
+            !running,
+            "a daemon is listening on {}; stop it before restoring a SQLite database",
+            settings.config.server.bind
+        );
+    }
+    crate::store::restore(&settings.database, file)
+        .await
+        .context("restoring")?;
+    let store = Store::open(&settings.database, 1)
+        .await
+        .context("opening the restored database")?;
+    let bars = store.count_bars(None).await?;
+    store.close().await;
+    println!(
+        "restored {} into {} ({bars} bars)",
+        file.display(),
+        settings.database
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {

@@ -6,6 +6,7 @@
 //! BIGINT epoch milliseconds UTC, decimals are TEXT, JSON is TEXT.
 
 mod audit;
+mod backup;
 mod bars;
 mod flows;
 mod load_runs;
@@ -23,6 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use audit::AuditEntry;
+pub use backup::restore;
 pub use bars::{BarInsert, BarQuery};
 pub use flows::{EventRecord, TaskRunRecord};
 pub use load_runs::{LoadRun, LoadRunStatus, LoadRunSummary};
@@ -52,6 +54,14 @@ pub enum Error {
         path: std::path::PathBuf,
         /// Why.
         source: std::io::Error,
+    },
+    /// An outside tool (pg_dump, pg_restore) or a backup file failed.
+    #[error("{tool}: {detail}")]
+    Tool {
+        /// The tool or step.
+        tool: &'static str,
+        /// What it said.
+        detail: String,
     },
     /// A stored value does not parse back into its domain type: the row was written by something
     /// other than this store, or by a newer version.
@@ -91,7 +101,19 @@ pub struct Store {
     backend: Backend,
     /// SQLite only: the file, for the read-only pool opened on first use.
     sqlite_path: Option<std::path::PathBuf>,
+    /// PostgreSQL only: the connection URL, for `pg_dump` (never logged: it may hold a password).
+    postgres_url: Option<ConnectionUrl>,
     read_only: std::sync::Arc<tokio::sync::OnceCell<SqlitePool>>,
+}
+
+/// A connection URL that may hold a password: its `Debug` shows it redacted.
+#[derive(Clone)]
+struct ConnectionUrl(String);
+
+impl std::fmt::Debug for ConnectionUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::config::redact_url(&self.0))
+    }
 }
 
 /// Runs the same expression with `$pool` bound to whichever pool the store has. Each arm is
@@ -153,9 +175,14 @@ impl Store {
             DatabaseLocation::Sqlite(path) => Some(path.clone()),
             DatabaseLocation::Postgres(_) => None,
         };
+        let postgres_url = match location {
+            DatabaseLocation::Postgres(url) => Some(ConnectionUrl(url.clone())),
+            DatabaseLocation::Sqlite(_) => None,
+        };
         Ok(Self {
             backend,
             sqlite_path,
+            postgres_url,
             read_only: Default::default(),
         })
     }
