@@ -131,6 +131,7 @@ pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
         disabled: config.disabled.clone(),
         lease_clock: Clock::real(),
         worker_id: None,
+        backup_dir: Some(settings.data_dir().join("backups")),
     }
 }
 

@@ -52,6 +52,8 @@ pub struct OrchestratorSettings {
     pub lease_clock: Clock,
     /// This worker's id [default: host name and process id].
     pub worker_id: Option<String>,
+    /// Where `ops::backup_database` writes; backups are refused when unset.
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for OrchestratorSettings {
@@ -63,6 +65,7 @@ impl Default for OrchestratorSettings {
             disabled: Vec::new(),
             lease_clock: Clock::real(),
             worker_id: None,
+            backup_dir: None,
         }
     }
 }
@@ -491,7 +494,66 @@ impl Orchestrator {
 /// The orchestrator as the script runtime sees it.
 struct FlowBridge(std::sync::Weak<Orchestrator>);
 
+impl Orchestrator {
+    /// Backs the database up into the backup folder as `tradehost-<time>.db` (or `.dump`) and
+    /// deletes all but the newest `keep` of them.
+    pub async fn backup_database(&self, keep: usize) -> Result<String, String> {
+        let folder = self
+            .settings
+            .backup_dir
+            .clone()
+            .ok_or("no backup folder is configured")?;
+        let store = &self.worker.store;
+        let extension = match store.backend() {
+            crate::store::BackendKind::Sqlite => "db",
+            crate::store::BackendKind::Postgres => "dump",
+        };
+        // Named by wall time: two backups taken at the same simulated instant must not collide.
+        let stamp = Utc::now().format("%Y%m%d-%H%M%S%.3f");
+        let path = folder.join(format!("tradehost-{stamp}.{extension}"));
+        store
+            .backup_to(&path)
+            .await
+            .map_err(|error| error.to_string())?;
+        let mut backups: Vec<std::path::PathBuf> = std::fs::read_dir(&folder)
+            .map_err(|error| error.to_string())?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|candidate| {
+                candidate
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| {
+                        name.starts_with("tradehost-") && name.ends_with(&format!(".{extension}"))
+                    })
+            })
+            .collect();
+        backups.sort();
+        let excess = backups.len().saturating_sub(keep);
+        for old in &backups[..excess] {
+            std::fs::remove_file(old)
+                .map_err(|error| format!("removing {}: {error}", old.display()))?;
+        }
+        Ok(path.display().to_string())
+    }
+}
+
 impl crate::script::host::FlowHost for FlowBridge {
+    fn backup_database(
+        &self,
+        keep: usize,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::script::host::FlowResult> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let orchestrator = self.0.upgrade().ok_or("the orchestrator has stopped")?;
+            orchestrator
+                .backup_database(keep)
+                .await
+                .map(serde_json::Value::String)
+        })
+    }
+
     fn run_subflow(
         &self,
         parent: Option<i64>,

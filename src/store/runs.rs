@@ -761,6 +761,18 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes run log lines older than `cutoff`; returns how many.
+    pub async fn delete_run_logs_before(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let deleted = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM flow_run_logs WHERE at < $1")
+                .bind(to_millis(cutoff))
+                .execute(pool)
+                .await
+                .map(|result| result.rows_affected())
+        })?;
+        Ok(deleted)
+    }
+
     /// One run.
     pub async fn run(&self, id: i64) -> Result<Option<RunRecord>> {
         let statement = format!("SELECT {RUN_COLUMNS} FROM flow_runs WHERE id = $1");

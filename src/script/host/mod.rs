@@ -9,6 +9,7 @@ pub mod data;
 pub mod db;
 pub mod flow;
 pub mod log;
+pub mod ops;
 pub mod series;
 pub mod state;
 pub mod ta;
@@ -68,6 +69,13 @@ pub trait FlowHost: Send + Sync {
         parent: Option<i64>,
         name: String,
         parameters: serde_json::Value,
+    ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
+
+    /// Backs the database up into the daemon's backup folder, keeping the newest `keep` backups;
+    /// returns the new file's path.
+    fn backup_database(
+        &self,
+        keep: usize,
     ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
 }
 
@@ -148,4 +156,5 @@ pub fn register(engine: &mut Engine) {
     engine.register_static_module("db", db::module().into());
     engine.register_static_module("log", log::module().into());
     engine.register_static_module("flow", flow::module().into());
+    engine.register_static_module("ops", ops::module().into());
 }
