@@ -846,3 +846,120 @@ async fn the_shipped_backup_and_log_cleanup_flows_keep_their_promises() {
         "the backup holds the runs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indicators_flow_stores_daily_values_incrementally_and_backfills() {
+    use tradehost::market::simulated::{SimulatedConfig, SimulatedMarket};
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let source = std::fs::read_to_string(repository.join("compute_indicators.rhai"))
+        .expect("indicators flow");
+    // Runs are started by hand here; the daily schedule would add its own runs as the clock jumps.
+    let schedule = r#"schedules: [#{ cron: "30 17 * * 1-5", timezone: "America/New_York" }],"#;
+    assert!(
+        source.contains(schedule),
+        "the flow's schedule changed; update this test"
+    );
+    let source = source.replace(schedule, "");
+    let start = utc("2026-01-05T14:30:00Z");
+    let harness = harness(&[("compute_indicators", &source)], start, LEASE).await;
+    // Two months of SIMA and SIMB minute bars; two symbols keep the test quick.
+    let mut config = SimulatedConfig::default();
+    config.pairs.truncate(1);
+    config
+        .instruments
+        .retain(|instrument| ["SIMA", "SIMB"].contains(&instrument.symbol.as_str()));
+    let mut market = SimulatedMarket::new(config, start).expect("market");
+    let first_part = market.bars_between(start, utc("2026-03-02T00:00:00Z"));
+    harness
+        .store
+        .insert_bars(&first_part, "test")
+        .await
+        .expect("insert");
+    harness.clock.set(utc("2026-03-02T00:00:00Z"));
+
+    let run = |parameters: serde_json::Value| {
+        let orchestrator = harness.orchestrator.clone();
+        async move {
+            orchestrator
+                .submit("compute_indicators", parameters.as_object().cloned())
+                .await
+                .expect("submit")
+        }
+    };
+    let result = |id: i64| {
+        let store = harness.store.clone();
+        async move {
+            let run = store.run(id).await.expect("run").expect("exists");
+            assert_eq!(run.state, RunState::Completed, "{:?}", run.error);
+            run.result.expect("result")
+        }
+    };
+    let first = run(serde_json::json!({})).await;
+    harness.step().await;
+    let first = result(first).await;
+    assert_eq!(first["symbols"], 2);
+    let stored = harness
+        .store
+        .indicator_values("SIMA", "1Day", "sma_20")
+        .await
+        .expect("values");
+    // 38 sessions from 5 January to 27 February 2026 (19 in January after MLK day, 19 in
+    // February after Presidents' Day); the first SMA-20 value is on the 20th session.
+    assert_eq!(stored.len(), 38 - 19);
+    // The last value against a native SMA of the daily closes built from the stored minutes.
+    let minutes = harness
+        .store
+        .bars(&tradehost::store::BarQuery::all(
+            tradehost::domain::Symbol::parse("SIMA").expect("symbol"),
+            tradehost::domain::Timeframe::MINUTE,
+        ))
+        .await
+        .expect("bars");
+    let daily =
+        tradehost::domain::resample(&minutes, tradehost::domain::Timeframe::DAY).expect("daily");
+    let closes: Vec<f64> = daily.iter().map(|bar| bar.close.to_f64()).collect();
+    let native = tradehost::indicators::sma(&closes, 20).expect("sma");
+    let (last_time, last_value) = *stored.last().expect("values");
+    assert_eq!(last_time, daily.last().expect("daily").time);
+    assert!((last_value - native.last().expect("value")).abs() < 1e-9);
+
+    // Nothing new: nothing stored. A new session: only its values.
+    let again = run(serde_json::json!({})).await;
+    harness.step().await;
+    assert_eq!(result(again).await["values"], 0);
+    let next_day = market.bars_between(utc("2026-03-02T00:00:00Z"), utc("2026-03-03T00:00:00Z"));
+    harness
+        .store
+        .insert_bars(&next_day, "test")
+        .await
+        .expect("insert");
+    harness.clock.set(utc("2026-03-03T00:00:00Z"));
+    let incremental = run(serde_json::json!({})).await;
+    harness.step().await;
+    // One new bar × 2 symbols × 6 indicators: SMA-50 is still warming up after 39 sessions, and
+    // warm-up NaN are never stored.
+    assert_eq!(result(incremental).await["values"], 12);
+    assert!(
+        harness
+            .store
+            .indicator_values("SIMA", "1Day", "sma_50")
+            .await
+            .expect("values")
+            .is_empty()
+    );
+
+    // A backfill recomputes and rewrites every value.
+    let backfill = run(serde_json::json!({ "backfill": true })).await;
+    harness.step().await;
+    let total = result(backfill).await["values"].as_i64().expect("a count");
+    assert!(total > 12 * 10, "the whole history: {total}");
+    assert_eq!(
+        harness
+            .store
+            .indicator_values("SIMA", "1Day", "sma_20")
+            .await
+            .expect("values")
+            .len(),
+        39 - 19
+    );
+}

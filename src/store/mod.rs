@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod bars;
 mod flows;
+mod indicators;
 mod load_runs;
 mod quality;
 mod query;

@@ -4,6 +4,7 @@
 use rhai::{Array, Dynamic, Map, Module, NativeCallContext};
 
 use super::{block_on, error, host, located};
+use crate::indicators::Series;
 use crate::store::{QualityIssue, Severity};
 
 /// What a script's SQL may begin with: statements that only read.
@@ -151,6 +152,63 @@ pub fn module() -> Module {
                 )
                 .map_err(|failure| error(format!("record_quality_issue failed: {failure}")))?;
                 Ok(Dynamic::UNIT)
+            })
+        },
+    );
+    // An indicator's values per bar: `times` are the bars' `.time` (epoch seconds), `values` the
+    // indicator, both of one length; warm-up NaN are skipped. Returns how many were stored.
+    module.set_native_fn(
+        "record_indicator",
+        |context: NativeCallContext,
+         symbol: &str,
+         timeframe: &str,
+         name: &str,
+         times: Series,
+         values: Series| {
+            located(&context, || {
+                let (_, host) = host()?;
+                if times.len() != values.len() {
+                    return Err(error(format!(
+                        "record_indicator: {} times but {} values",
+                        times.len(),
+                        values.len()
+                    )));
+                }
+                let mut points = Vec::with_capacity(values.len());
+                for (time, value) in times.values().iter().zip(values.values()) {
+                    let time =
+                        chrono::DateTime::from_timestamp(*time as i64, 0).ok_or_else(|| {
+                            error(format!("record_indicator: {time} is not a bar time"))
+                        })?;
+                    points.push((time, *value));
+                }
+                let stored = block_on(
+                    &host,
+                    host.store.upsert_indicator_values(
+                        symbol,
+                        timeframe,
+                        name,
+                        &points,
+                        host.clock.now(),
+                    ),
+                )
+                .map_err(|failure| error(format!("record_indicator failed: {failure}")))?;
+                Ok(stored as rhai::INT)
+            })
+        },
+    );
+    // The start (epoch seconds) of the last bar with a stored value of the indicator, or ().
+    module.set_native_fn(
+        "last_indicator_time",
+        |context: NativeCallContext, symbol: &str, timeframe: &str, name: &str| {
+            located(&context, || {
+                let (_, host) = host()?;
+                let last = block_on(
+                    &host,
+                    host.store.last_indicator_time(symbol, timeframe, name),
+                )
+                .map_err(|failure| error(failure.to_string()))?;
+                Ok(last.map_or(Dynamic::UNIT, |time| Dynamic::from_int(time.timestamp())))
             })
         },
     );
