@@ -30,7 +30,7 @@ pub enum ConfigError {
     #[error("{key} (from {origin}): {message}")]
     Invalid {
         /// The dotted key, e.g. `clock.speed`.
-        key: &'static str,
+        key: String,
         /// Where the value came from: a file path, an environment variable or a default.
         origin: String,
         /// What is wrong and what is expected.
@@ -93,6 +93,10 @@ pub struct OrchestratorConfig {
     /// Flows that get no deployment in this environment.
     #[serde(default)]
     pub disabled: Vec<String>,
+    /// Deployment settings that override a flow's `meta()` here, by flow name, e.g.
+    /// `[orchestrator.overrides.validate_data_quality] timeout_seconds = 60`.
+    #[serde(default)]
+    pub overrides: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The script sandbox.
@@ -352,8 +356,8 @@ fn validate(
     root: PathBuf,
     config_dir: PathBuf,
 ) -> Result<Settings, ConfigError> {
-    let invalid = |key: &'static str, message: String| ConfigError::Invalid {
-        key,
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        key: key.to_owned(),
         origin: source_of(figment, key),
         message,
     };
@@ -420,6 +424,12 @@ fn validate(
     }
     if config.orchestrator.poll_ms == 0 {
         return Err(invalid("orchestrator.poll_ms", "must be at least 1".into()));
+    }
+    for (flow, settings) in &config.orchestrator.overrides {
+        let key = format!("orchestrator.overrides.{flow}");
+        if let Err(message) = crate::orchestrator::deployment::DeploymentSpec::from_meta(settings) {
+            return Err(invalid(&key, message));
+        }
     }
     if config.log.retention_days == 0 {
         return Err(invalid("log.retention_days", "must be at least 1".into()));
@@ -582,6 +592,31 @@ mod tests {
         let location =
             resolve_database("postgres://trader:hunter2@db:5432/prod", root).expect("valid");
         assert_eq!(location.to_string(), "postgres://trader:***@db:5432/prod");
+    }
+
+    #[test]
+    fn deployment_overrides_are_validated_like_a_flows_metadata() {
+        let good = project(&[(
+            "default.toml",
+            "[orchestrator.overrides.report]\ntimeout_seconds = 60\n",
+        )]);
+        let settings = load_from(good.path(), None).expect("valid override");
+        assert_eq!(
+            settings.config.orchestrator.overrides["report"]["timeout_seconds"],
+            60
+        );
+        let bad = project(&[(
+            "default.toml",
+            "[orchestrator.overrides.report]\nschedules = [{ cron = \"61 * * * *\" }]\n",
+        )]);
+        let message = load_from(bad.path(), None)
+            .expect_err("bad cron")
+            .to_string();
+        assert!(
+            message.starts_with("orchestrator.overrides.report (from "),
+            "{message}"
+        );
+        assert!(message.contains("61 * * * *"), "{message}");
     }
 
     #[test]

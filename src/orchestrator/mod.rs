@@ -54,6 +54,8 @@ pub struct OrchestratorSettings {
     pub worker_id: Option<String>,
     /// Where `ops::backup_database` writes; backups are refused when unset.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// Settings that override flows' `meta()` in this environment, by flow name.
+    pub overrides: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Default for OrchestratorSettings {
@@ -66,6 +68,7 @@ impl Default for OrchestratorSettings {
             lease_clock: Clock::real(),
             worker_id: None,
             backup_dir: None,
+            overrides: BTreeMap::new(),
         }
     }
 }
@@ -142,7 +145,11 @@ impl Orchestrator {
             if script.kind != ScriptKind::Flow || self.settings.disabled.contains(&script.name) {
                 continue;
             }
-            let Ok(spec) = DeploymentSpec::from_meta(&script.meta.extra) else {
+            let mut settings = script.meta.extra.clone();
+            if let Some(overrides) = self.settings.overrides.get(&script.name) {
+                settings.extend(overrides.clone());
+            }
+            let Ok(spec) = DeploymentSpec::from_meta(&settings) else {
                 continue;
             };
             let changed = self
