@@ -132,6 +132,7 @@ pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
         lease_clock: Clock::real(),
         worker_id: None,
         backup_dir: Some(settings.data_dir().join("backups")),
+        archive_dir: Some(settings.data_dir().join("archive")),
         overrides: config.overrides.clone(),
     }
 }

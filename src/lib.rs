@@ -12,6 +12,7 @@ pub mod config;
 pub mod store;
 pub mod telemetry;
 
+pub mod analytics;
 pub mod ingest;
 pub mod market;
 pub mod orchestrator;

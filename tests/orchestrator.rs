@@ -65,6 +65,7 @@ async fn harness(flows: &[(&str, &str)], start: DateTime<Utc>, lease: StdDuratio
         poll: StdDuration::from_millis(20),
         lease_clock: lease_clock.clone(),
         backup_dir: Some(backup_dir.clone()),
+        archive_dir: Some(folder.path().join("archive")),
         ..OrchestratorSettings::default()
     };
     let orchestrator = Orchestrator::new(store.clone(), clock.clone(), runtime, settings);
@@ -961,5 +962,87 @@ async fn the_indicators_flow_stores_daily_values_incrementally_and_backfills() {
             .expect("values")
             .len(),
         39 - 19
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_flow_moves_old_bars_to_verified_parquet_files_and_deletes_them() {
+    use tradehost::market::simulated::{SimulatedConfig, SimulatedMarket};
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let source =
+        std::fs::read_to_string(repository.join("archive_old_data.rhai")).expect("archive flow");
+    let start = utc("2026-01-05T14:30:00Z");
+    let harness = harness(&[("archive_old_data", &source)], start, LEASE).await;
+    let mut config = SimulatedConfig::default();
+    config.pairs.clear();
+    config
+        .instruments
+        .retain(|instrument| instrument.symbol.as_str() == "SIMX");
+    let mut market = SimulatedMarket::new(config, start).expect("market");
+    // January to mid-May. On 2026-05-15 a 90-day retention cuts at 2026-02-14: the bars from
+    // 5 January go, a month per file (5 January to 5 February, then to 14 February).
+    let bars = market.bars_between(start, utc("2026-05-15T00:00:00Z"));
+    harness
+        .store
+        .insert_bars(&bars, "test")
+        .await
+        .expect("insert");
+    harness.clock.set(utc("2026-05-15T00:00:00Z"));
+    let cutoff = utc("2026-02-14T00:00:00Z");
+    let expected = bars.iter().filter(|bar| bar.time < cutoff).count();
+
+    let id = harness
+        .orchestrator
+        .submit("archive_old_data", None)
+        .await
+        .expect("submit");
+    harness.step().await;
+    let run = harness.store.run(id).await.expect("run").expect("exists");
+    assert_eq!(run.state, RunState::Completed, "{:?}", run.error);
+    let result = run.result.expect("result");
+    assert_eq!(result["archived"], expected as u64);
+    let files: Vec<PathBuf> = result["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|file| PathBuf::from(file.as_str().expect("path")))
+        .collect();
+    assert_eq!(files.len(), 2, "a month per file: {files:?}");
+    let in_files: usize = files
+        .iter()
+        .map(|file| tradehost::analytics::archive::row_count(file).expect("readable parquet"))
+        .sum();
+    assert_eq!(in_files, expected);
+    assert_eq!(
+        harness.store.count_bars(None).await.expect("count") as usize,
+        bars.len() - expected
+    );
+    assert!(
+        harness
+            .store
+            .oldest_bar_time()
+            .await
+            .expect("oldest")
+            .expect("bars remain")
+            >= cutoff
+    );
+
+    // Nothing older is left: a second run archives nothing.
+    let again = harness
+        .orchestrator
+        .submit("archive_old_data", None)
+        .await
+        .expect("submit");
+    harness.step().await;
+    assert_eq!(
+        harness
+            .store
+            .run(again)
+            .await
+            .expect("run")
+            .expect("exists")
+            .result
+            .expect("result")["archived"],
+        0
     );
 }

@@ -54,6 +54,8 @@ pub struct OrchestratorSettings {
     pub worker_id: Option<String>,
     /// Where `ops::backup_database` writes; backups are refused when unset.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// Where `ops::archive_old_bars` writes Parquet files; archiving is refused when unset.
+    pub archive_dir: Option<std::path::PathBuf>,
     /// Settings that override flows' `meta()` in this environment, by flow name.
     pub overrides: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
 }
@@ -68,6 +70,7 @@ impl Default for OrchestratorSettings {
             lease_clock: Clock::real(),
             worker_id: None,
             backup_dir: None,
+            archive_dir: None,
             overrides: BTreeMap::new(),
         }
     }
@@ -545,7 +548,84 @@ impl Orchestrator {
     }
 }
 
+impl Orchestrator {
+    /// Archives the oldest month of bars older than the retention to a Parquet file, verified by
+    /// reading it back, then deletes them (see `Store::archive_bars_before`).
+    pub async fn archive_bars(&self, retention_days: u32) -> Result<serde_json::Value, String> {
+        let folder = self
+            .settings
+            .archive_dir
+            .clone()
+            .ok_or("no archive folder is configured")?;
+        std::fs::create_dir_all(&folder)
+            .map_err(|error| format!("{}: {error}", folder.display()))?;
+        let cutoff = self.worker.clock.now() - chrono::Duration::days(i64::from(retention_days));
+        let store = &self.worker.store;
+        let Some(oldest) = store
+            .oldest_bar_time()
+            .await
+            .map_err(|error| error.to_string())?
+            .filter(|oldest| *oldest < cutoff)
+        else {
+            return Ok(serde_json::json!({ "rows": 0, "file": null, "done": true }));
+        };
+        // A month per call keeps each transaction and file bounded; the flow loops until done.
+        let until = cutoff.min(oldest + chrono::Duration::days(31));
+        let mut path = folder.join(format!(
+            "bars-{}-{}.parquet",
+            oldest.format("%Y%m%d"),
+            until.format("%Y%m%d")
+        ));
+        let mut attempt = 1;
+        while path.exists() {
+            attempt += 1;
+            path = folder.join(format!(
+                "bars-{}-{}-{attempt}.parquet",
+                oldest.format("%Y%m%d"),
+                until.format("%Y%m%d")
+            ));
+        }
+        let file = path.clone();
+        let rows = store
+            .archive_bars_before(until, |bars| {
+                let written = crate::analytics::archive::write_bars(&file, bars)
+                    .map_err(|error| error.to_string())?;
+                let read_back = crate::analytics::archive::row_count(&file)
+                    .map_err(|error| error.to_string())?;
+                if read_back != written {
+                    let _ = std::fs::remove_file(&file);
+                    return Err(format!(
+                        "{} holds {read_back} rows, not {written}",
+                        file.display()
+                    ));
+                }
+                Ok(written)
+            })
+            .await
+            .inspect_err(|_| {
+                // The transaction rolled back, so the bars are still stored: drop the partial file.
+                let _ = std::fs::remove_file(&path);
+            })?;
+        tracing::info!(rows, file = %path.display(), "archived bars");
+        Ok(
+            serde_json::json!({ "rows": rows, "file": path.display().to_string(), "done": until == cutoff }),
+        )
+    }
+}
+
 impl crate::script::host::FlowHost for FlowBridge {
+    fn archive_bars(
+        &self,
+        retention_days: u32,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::script::host::FlowResult> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let orchestrator = self.0.upgrade().ok_or("the orchestrator has stopped")?;
+            orchestrator.archive_bars(retention_days).await
+        })
+    }
+
     fn backup_database(
         &self,
         keep: usize,

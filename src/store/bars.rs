@@ -192,6 +192,100 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The start of the oldest stored bar.
+    pub async fn oldest_bar_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let millis: Option<i64> = on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT MIN(ts) FROM bars")
+                .fetch_one(pool)
+                .await
+        })?;
+        millis
+            .map(|millis| from_millis("bars", "ts", millis))
+            .transpose()
+    }
+
+    /// Archives every bar starting before `until`: reads them, hands them to `write` (which must
+    /// store them durably and return how many it stored), then deletes them — all in one
+    /// transaction whose snapshot the delete shares, so a failed write leaves every bar stored and
+    /// a bar inserted meanwhile is neither lost nor deleted unarchived. Returns the rows archived.
+    pub async fn archive_bars_before(
+        &self,
+        until: DateTime<Utc>,
+        write: impl FnOnce(&[Bar]) -> std::result::Result<usize, String>,
+    ) -> std::result::Result<usize, String> {
+        const SELECT: &str = "SELECT symbol, timeframe, ts, open, high, low, close, volume FROM bars \
+                              WHERE ts < $1 ORDER BY symbol, timeframe, ts";
+        const DELETE: &str = "DELETE FROM bars WHERE ts < $1";
+        let until = to_millis(until);
+        let failed = |error: sqlx::Error| error.to_string();
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut transaction = pool.begin().await.map_err(failed)?;
+                let rows: Vec<BarRow> = sqlx::query_as(SELECT)
+                    .bind(until)
+                    .fetch_all(&mut *transaction)
+                    .await
+                    .map_err(failed)?;
+                let bars = rows
+                    .into_iter()
+                    .map(BarRow::into_bar)
+                    .collect::<Result<Vec<_>>>()
+                    .map_err(|error| error.to_string())?;
+                let written = write(&bars)?;
+                let deleted = sqlx::query(DELETE)
+                    .bind(until)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(failed)?
+                    .rows_affected();
+                if written != bars.len() || deleted != bars.len() as u64 {
+                    return Err(format!(
+                        "archived {written} and would delete {deleted} of {} bars; nothing deleted",
+                        bars.len()
+                    ));
+                }
+                transaction.commit().await.map_err(failed)?;
+                Ok(written)
+            }
+            Backend::Postgres(pool) => {
+                let mut transaction = pool.begin().await.map_err(failed)?;
+                // One snapshot for the read and the delete: a bar committed in between is not seen
+                // by either, so it stays for the next archive run.
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(failed)?;
+                let rows: Vec<BarRow> = sqlx::query_as(SELECT)
+                    .bind(until)
+                    .fetch_all(&mut *transaction)
+                    .await
+                    .map_err(failed)?;
+                let bars = rows
+                    .into_iter()
+                    .map(BarRow::into_bar)
+                    .collect::<Result<Vec<_>>>()
+                    .map_err(|error| error.to_string())?;
+                let written = write(&bars)?;
+                let deleted = sqlx::query(DELETE)
+                    .bind(until)
+                    .execute(&mut *transaction)
+                    .await
+                    .map_err(failed)?
+                    .rows_affected();
+                if written != bars.len() || deleted != bars.len() as u64 {
+                    return Err(format!(
+                        "archived {written} and would delete {deleted} of {} bars; nothing deleted",
+                        bars.len()
+                    ));
+                }
+                transaction.commit().await.map_err(failed)?;
+                Ok(written)
+            }
+        }
+    }
+}
+
 /// One `INSERT … SELECT FROM UNNEST(arrays)`: a single round trip for thousands of rows.
 async fn insert_postgres_chunk(
     transaction: &mut sqlx::Transaction<'_, Postgres>,

@@ -77,6 +77,13 @@ pub trait FlowHost: Send + Sync {
         &self,
         keep: usize,
     ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
+
+    /// Archives the oldest month of bars older than `retention_days` to Parquet and deletes
+    /// them; returns `#{ rows, file, done }` (done: nothing older is left).
+    fn archive_bars(
+        &self,
+        retention_days: u32,
+    ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
 }
 
 impl Invocation {

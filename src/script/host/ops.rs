@@ -1,5 +1,5 @@
 //! `ops::…`: the upkeep the original design's maintenance flows did — database backups with
-//! retention, and deleting old run logs. Typed operations, not free-form file or SQL access.
+//! retention, Parquet archives of old bars, and deleting old run logs. Typed operations, not free-form file or SQL access.
 
 use rhai::{INT, Module, NativeCallContext};
 
@@ -18,6 +18,22 @@ pub fn module() -> Module {
             match block_on(&host, flows.host.backup_database(keep)) {
                 Ok(path) => rhai::serde::to_dynamic(path),
                 Err(message) => Err(error(format!("backup failed: {message}"))),
+            }
+        })
+    });
+    module.set_native_fn("archive_old_bars", |context: NativeCallContext, retention_days: INT| {
+        located(&context, || {
+            let (_, host) = host()?;
+            let days = u32::try_from(retention_days)
+                .ok()
+                .filter(|days| *days >= 1)
+                .ok_or_else(|| error(format!("retention_days must be at least 1, got {retention_days}")))?;
+            let flows = current().and_then(|invocation| invocation.flow.clone()).ok_or_else(|| {
+                error("ops::archive_old_bars runs only inside a flow run by the daemon or `tradehost flow run`")
+            })?;
+            match block_on(&host, flows.host.archive_bars(days)) {
+                Ok(outcome) => rhai::serde::to_dynamic(outcome),
+                Err(message) => Err(error(format!("archiving failed: {message}"))),
             }
         })
     });
