@@ -79,7 +79,10 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
         store.clone(),
         clock.clone(),
         scripts.clone(),
-        orchestrator_settings(settings),
+        OrchestratorSettings {
+            market_fetch: Some(market_fetch(settings, &store, &clock)),
+            ..orchestrator_settings(settings)
+        },
     );
     let token = shutdown.clone();
     tasks.push((
@@ -121,6 +124,28 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
     })
 }
 
+/// The configured provider's batch fetch, for the `fetch_market_data` flow.
+pub fn market_fetch(
+    settings: &Settings,
+    store: &Store,
+    clock: &Clock,
+) -> crate::orchestrator::MarketFetch {
+    let (store, clock) = (store.clone(), clock.clone());
+    let (seed, start) = (settings.config.market.seed, settings.config.clock.start);
+    Arc::new(move || {
+        let (store, clock) = (store.clone(), clock.clone());
+        Box::pin(async move {
+            let config = SimulatedConfig {
+                seed,
+                ..SimulatedConfig::default()
+            };
+            crate::ingest::feed::fetch_simulated(&store, &clock, config, start)
+                .await
+                .map_err(|error| format!("{error:#}"))
+        })
+    })
+}
+
 /// The orchestrator's settings from configuration.
 pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
     let config = &settings.config.orchestrator;
@@ -133,6 +158,7 @@ pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
         worker_id: None,
         backup_dir: Some(settings.data_dir().join("backups")),
         archive_dir: Some(settings.data_dir().join("archive")),
+        market_fetch: None,
         overrides: config.overrides.clone(),
     }
 }

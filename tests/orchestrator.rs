@@ -1046,3 +1046,103 @@ async fn the_archive_flow_moves_old_bars_to_verified_parquet_files_and_deletes_t
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fetch_flow_stores_the_latest_bars_once_and_announces_them() {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let source =
+        std::fs::read_to_string(repository.join("fetch_market_data.rhai")).expect("fetch flow");
+    let consumer = flow(
+        r#"triggers: ["bars.ingested"]"#,
+        "params.event.payload.bars",
+    );
+    let start = utc("2026-03-02T14:30:00Z");
+    let folder = tempfile::tempdir().expect("project folder");
+    let scripts = folder.path().join("scripts");
+    std::fs::create_dir_all(&scripts).expect("scripts");
+    std::fs::write(scripts.join("fetch_market_data.rhai"), &source).expect("write");
+    std::fs::write(scripts.join("consumer.rhai"), &consumer).expect("write");
+    let database = support::sqlite().await;
+    let store = database.store.clone();
+    let clock = Clock::manual(start);
+    let host = Host {
+        store: store.clone(),
+        clock: clock.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let folders = ScriptFolders {
+        scripts,
+        strategies: folder.path().join("strategies"),
+    };
+    let runtime = ScriptRuntime::new(folders, Limits::default(), host).expect("runtime");
+    runtime.registry().set_validator(meta_validator());
+    runtime.registry().load_all().await.expect("load");
+    let fetch: tradehost::orchestrator::MarketFetch = {
+        let (store, clock) = (store.clone(), clock.clone());
+        Arc::new(move || {
+            let (store, clock) = (store.clone(), clock.clone());
+            Box::pin(async move {
+                tradehost::ingest::feed::fetch_simulated(
+                    &store,
+                    &clock,
+                    tradehost::market::simulated::SimulatedConfig::default(),
+                    start,
+                )
+                .await
+                .map_err(|error| error.to_string())
+            })
+        })
+    };
+    let settings = OrchestratorSettings {
+        market_fetch: Some(fetch),
+        lease_clock: Clock::manual(start),
+        ..OrchestratorSettings::default()
+    };
+    let orchestrator = Orchestrator::new(store.clone(), clock.clone(), runtime, settings);
+    let step = || async {
+        for handle in orchestrator.step().await.expect("step") {
+            handle.await.expect("run");
+        }
+    };
+
+    // An hour of the session passes: 60 bars of each of the 7 symbols.
+    clock.set(utc("2026-03-02T15:30:00Z"));
+    let first = orchestrator
+        .submit("fetch_market_data", None)
+        .await
+        .expect("submit");
+    step().await;
+    let run = store.run(first).await.expect("run").expect("exists");
+    assert_eq!(run.state, RunState::Completed, "{:?}", run.error);
+    assert_eq!(run.result.as_ref().expect("result")["new_bars"], 7 * 60);
+    assert_eq!(store.count_bars(None).await.expect("count"), 7 * 60);
+    let load_runs = store.load_runs(10).await.expect("load runs");
+    assert_eq!(
+        (
+            load_runs[0].source.as_str(),
+            load_runs[0].summary.bars_inserted
+        ),
+        ("simulated", 420)
+    );
+
+    // Again at once: nothing new, nothing announced.
+    let second = orchestrator
+        .submit("fetch_market_data", None)
+        .await
+        .expect("submit");
+    step().await;
+    assert_eq!(
+        store
+            .run(second)
+            .await
+            .expect("run")
+            .expect("exists")
+            .result
+            .expect("result")["new_bars"],
+        0
+    );
+    step().await;
+    let consumers = store.runs(Some("consumer"), None, 10).await.expect("runs");
+    assert_eq!(consumers.len(), 1, "one announcement, one triggered run");
+    assert_eq!(consumers[0].result, Some(serde_json::json!(420)));
+}

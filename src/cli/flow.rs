@@ -109,6 +109,7 @@ async fn orchestrator(settings: &Settings) -> anyhow::Result<(Store, Arc<Orchest
         .await
         .context("loading scripts")?;
     let mut orchestrator_settings = crate::app::orchestrator_settings(settings);
+    orchestrator_settings.market_fetch = Some(crate::app::market_fetch(settings, &store, &clock));
     orchestrator_settings.max_parallel_runs = 1;
     let orchestrator = Orchestrator::new(store.clone(), clock, runtime, orchestrator_settings);
     orchestrator.sync_deployments().await?;

@@ -37,8 +37,16 @@ pub fn meta_validator() -> MetaValidator {
     })
 }
 
+/// A batch fetch from the market-data provider, returning what it stored.
+pub type MarketFetch = Arc<
+    dyn Fn() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send>,
+        > + Send
+        + Sync,
+>;
+
 /// Settings of the orchestrator loop.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct OrchestratorSettings {
     /// Runs this daemon executes at once.
     pub max_parallel_runs: usize,
@@ -54,6 +62,8 @@ pub struct OrchestratorSettings {
     pub worker_id: Option<String>,
     /// Where `ops::backup_database` writes; backups are refused when unset.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// What `data::fetch_latest()` runs: the configured provider's batch fetch.
+    pub market_fetch: Option<MarketFetch>,
     /// Where `ops::archive_old_bars` writes Parquet files; archiving is refused when unset.
     pub archive_dir: Option<std::path::PathBuf>,
     /// Settings that override flows' `meta()` in this environment, by flow name.
@@ -71,6 +81,7 @@ impl Default for OrchestratorSettings {
             worker_id: None,
             backup_dir: None,
             archive_dir: None,
+            market_fetch: None,
             overrides: BTreeMap::new(),
         }
     }
@@ -614,6 +625,22 @@ impl Orchestrator {
 }
 
 impl crate::script::host::FlowHost for FlowBridge {
+    fn fetch_market_data(
+        &self,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::script::host::FlowResult> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let orchestrator = self.0.upgrade().ok_or("the orchestrator has stopped")?;
+            let fetch = orchestrator
+                .settings
+                .market_fetch
+                .clone()
+                .ok_or("no market-data provider is configured for batch fetches")?;
+            fetch().await
+        })
+    }
+
     fn archive_bars(
         &self,
         retention_days: u32,

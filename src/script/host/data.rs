@@ -237,5 +237,17 @@ pub fn register(engine: &mut Engine) {
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         })
     });
+    module.set_native_fn("fetch_latest", |context: NativeCallContext| {
+        located(&context, || {
+            let (_, host) = host()?;
+            let flows = super::current()
+                .and_then(|invocation| invocation.flow.clone())
+                .ok_or_else(|| error("data::fetch_latest runs only inside a flow run by the daemon or `tradehost flow run`"))?;
+            match block_on(&host, flows.host.fetch_market_data()) {
+                Ok(outcome) => rhai::serde::to_dynamic(outcome),
+                Err(message) => Err(error(format!("fetching market data failed: {message}"))),
+            }
+        })
+    });
     engine.register_static_module("data", module.into());
 }

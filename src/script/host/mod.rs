@@ -78,6 +78,10 @@ pub trait FlowHost: Send + Sync {
         keep: usize,
     ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
 
+    /// Fetches the bars completed since the last stored ones from the configured provider,
+    /// stores them and announces `bars.ingested`; returns what was stored.
+    fn fetch_market_data(&self) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
+
     /// Archives the oldest month of bars older than `retention_days` to Parquet and deletes
     /// them; returns `#{ rows, file, done }` (done: nothing older is left).
     fn archive_bars(
