@@ -89,8 +89,8 @@ async fn a_run_killed_mid_flight_is_crashed_retried_and_completed_with_no_tick_l
         .collect();
     use RunState::*;
     assert_eq!(
-        &history[history.len() - 4..],
-        &[Crashed, AwaitingRetry, Running, Completed],
+        &history[history.len() - 5..],
+        &[Crashed, AwaitingRetry, Pending, Running, Completed],
         "{history:?}"
     );
     let mut per_tick: BTreeMap<_, usize> = BTreeMap::new();

@@ -265,12 +265,15 @@ async fn a_flow_failing_twice_completes_on_its_third_attempt_after_its_backoff()
         harness.states(id).await,
         [
             Scheduled,
+            Pending,
             Running,
             Failed,
             AwaitingRetry,
+            Pending,
             Running,
             Failed,
             AwaitingRetry,
+            Pending,
             Running,
             Completed
         ]
@@ -409,9 +412,11 @@ async fn a_run_left_running_by_a_dead_worker_becomes_crashed_and_is_retried() {
         harness.states(id).await,
         [
             Scheduled,
+            Pending,
             Running,
             Crashed,
             AwaitingRetry,
+            Pending,
             Running,
             Completed
         ]

@@ -450,6 +450,15 @@ impl Store {
                 if let Some(row) = &row {
                     let row: &RunRow = row;
                     let attempt = u32::try_from(row.attempt).unwrap_or_default();
+                    // Claimed (Pending) and started (Running) in one step: both go in the history.
+                    insert_state!(
+                        &mut *transaction,
+                        row.id,
+                        attempt,
+                        RunState::Pending,
+                        now,
+                        Some(worker)
+                    )?;
                     insert_state!(
                         &mut *transaction,
                         row.id,
@@ -479,6 +488,15 @@ impl Store {
                 if let Some(row) = &row {
                     let row: &RunRow = row;
                     let attempt = u32::try_from(row.attempt).unwrap_or_default();
+                    // Claimed (Pending) and started (Running) in one step: both go in the history.
+                    insert_state!(
+                        &mut *transaction,
+                        row.id,
+                        attempt,
+                        RunState::Pending,
+                        now,
+                        Some(worker)
+                    )?;
                     insert_state!(
                         &mut *transaction,
                         row.id,
