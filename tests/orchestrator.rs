@@ -33,6 +33,16 @@ fn utc(text: &str) -> DateTime<Utc> {
 
 /// A project with the given flow scripts, a fresh SQLite store, a manual clock at `start`.
 async fn harness(flows: &[(&str, &str)], start: DateTime<Utc>, lease: StdDuration) -> Harness {
+    harness_with(flows, start, lease, |_, _, _| {}).await
+}
+
+/// As [`harness`], letting the test adjust the orchestrator's settings.
+async fn harness_with(
+    flows: &[(&str, &str)],
+    start: DateTime<Utc>,
+    lease: StdDuration,
+    customize: impl FnOnce(&mut OrchestratorSettings, &Store, &Clock),
+) -> Harness {
     let folder = tempfile::tempdir().expect("project folder");
     let scripts = folder.path().join("scripts");
     std::fs::create_dir_all(&scripts).expect("scripts folder");
@@ -60,7 +70,7 @@ async fn harness(flows: &[(&str, &str)], start: DateTime<Utc>, lease: StdDuratio
     // Leases run on their own clock, moved by hand like the business clock.
     let lease_clock = Clock::manual(utc("2030-01-01T00:00:00Z"));
     let backup_dir = folder.path().join("backups");
-    let settings = OrchestratorSettings {
+    let mut settings = OrchestratorSettings {
         lease,
         poll: StdDuration::from_millis(20),
         lease_clock: lease_clock.clone(),
@@ -68,6 +78,7 @@ async fn harness(flows: &[(&str, &str)], start: DateTime<Utc>, lease: StdDuratio
         archive_dir: Some(folder.path().join("archive")),
         ..OrchestratorSettings::default()
     };
+    customize(&mut settings, &store, &clock);
     let orchestrator = Orchestrator::new(store.clone(), clock.clone(), runtime, settings);
     Harness {
         _folder: folder,
@@ -1062,53 +1073,30 @@ async fn the_fetch_flow_stores_the_latest_bars_once_and_announces_them() {
         "params.event.payload.bars",
     );
     let start = utc("2026-03-02T14:30:00Z");
-    let folder = tempfile::tempdir().expect("project folder");
-    let scripts = folder.path().join("scripts");
-    std::fs::create_dir_all(&scripts).expect("scripts");
-    std::fs::write(scripts.join("fetch_market_data.rhai"), &source).expect("write");
-    std::fs::write(scripts.join("consumer.rhai"), &consumer).expect("write");
-    let database = support::sqlite().await;
-    let store = database.store.clone();
-    let clock = Clock::manual(start);
-    let host = Host {
-        store: store.clone(),
-        clock: clock.clone(),
-        runtime: tokio::runtime::Handle::current(),
-    };
-    let folders = ScriptFolders {
-        scripts,
-        strategies: folder.path().join("strategies"),
-    };
-    let runtime = ScriptRuntime::new(folders, Limits::default(), host).expect("runtime");
-    runtime.registry().set_validator(meta_validator());
-    runtime.registry().load_all().await.expect("load");
-    let fetch: tradehost::orchestrator::MarketFetch = {
-        let (store, clock) = (store.clone(), clock.clone());
-        Arc::new(move || {
+    let harness = harness_with(
+        &[("fetch_market_data", &source), ("consumer", &consumer)],
+        start,
+        LEASE,
+        |settings, store, clock| {
             let (store, clock) = (store.clone(), clock.clone());
-            Box::pin(async move {
-                tradehost::ingest::feed::fetch_simulated(
-                    &store,
-                    &clock,
-                    tradehost::market::simulated::SimulatedConfig::default(),
-                    start,
-                )
-                .await
-                .map_err(|error| error.to_string())
-            })
-        })
-    };
-    let settings = OrchestratorSettings {
-        market_fetch: Some(fetch),
-        lease_clock: Clock::manual(start),
-        ..OrchestratorSettings::default()
-    };
-    let orchestrator = Orchestrator::new(store.clone(), clock.clone(), runtime, settings);
-    let step = || async {
-        for handle in orchestrator.step().await.expect("step") {
-            handle.await.expect("run");
-        }
-    };
+            settings.market_fetch = Some(Arc::new(move || {
+                let (store, clock) = (store.clone(), clock.clone());
+                Box::pin(async move {
+                    let config = tradehost::market::simulated::SimulatedConfig::default();
+                    tradehost::ingest::feed::fetch_simulated(&store, &clock, config, start)
+                        .await
+                        .map_err(|error| error.to_string())
+                })
+            }));
+        },
+    )
+    .await;
+    let (store, clock, orchestrator) = (
+        harness.store.clone(),
+        harness.clock.clone(),
+        harness.orchestrator.clone(),
+    );
+    let step = || harness.step();
 
     // An hour of the session passes: 60 bars of each of the 7 symbols.
     clock.set(utc("2026-03-02T15:30:00Z"));

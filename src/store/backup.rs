@@ -1,27 +1,36 @@
 //! Backups and restores: `VACUUM INTO` a new file on SQLite (consistent while the daemon runs),
 //! `pg_dump`/`pg_restore` in their custom format on PostgreSQL.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use super::{Backend, Error, Result, Store};
+use super::{Backend, Error, Result, Store, create_parent_folder};
+use crate::config::DatabaseLocation;
 
-/// Why a backup or restore failed beyond the database itself.
-fn tool_failed(tool: &'static str, detail: String) -> Error {
-    Error::Tool { tool, detail }
+/// Runs a PostgreSQL client tool; its standard error becomes the error when it fails.
+async fn run_tool(tool: &'static str, arguments: &[&OsStr]) -> Result<()> {
+    let output = tokio::process::Command::new(tool)
+        .args(arguments)
+        .output()
+        .await
+        .map_err(|error| Error::Tool {
+            tool,
+            detail: format!("cannot run {tool}: {error}"),
+        })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Tool {
+            tool,
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
 }
 
 impl Store {
     /// Writes a consistent copy of the whole database to `path` (which must not exist yet).
     pub async fn backup_to(&self, path: &Path) -> Result<PathBuf> {
-        if let Some(folder) = path
-            .parent()
-            .filter(|folder| !folder.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(folder).map_err(|source| Error::Folder {
-                path: folder.to_path_buf(),
-                source,
-            })?;
-        }
+        create_parent_folder(path)?;
         match &self.backend {
             Backend::Sqlite(pool) => {
                 sqlx::query("VACUUM INTO $1")
@@ -35,21 +44,12 @@ impl Store {
                     .as_ref()
                     .map(|url| url.0.as_str())
                     .unwrap_or_default();
-                let output = tokio::process::Command::new("pg_dump")
-                    .args(["--format=custom", "--no-owner", "--file"])
-                    .arg(path)
-                    .arg(url)
-                    .output()
-                    .await
-                    .map_err(|error| {
-                        tool_failed("pg_dump", format!("cannot run pg_dump: {error}"))
-                    })?;
-                if !output.status.success() {
-                    return Err(tool_failed(
-                        "pg_dump",
-                        String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-                    ));
-                }
+                let arguments = ["--format=custom", "--no-owner", "--file"].map(OsStr::new);
+                run_tool(
+                    "pg_dump",
+                    &[&arguments[..], &[path.as_os_str(), OsStr::new(url)]].concat(),
+                )
+                .await?;
             }
         }
         Ok(path.to_path_buf())
@@ -58,32 +58,20 @@ impl Store {
 
 /// Restores a backup made by [`Store::backup_to`] into `location`: on SQLite the file replaces the
 /// database (the daemon must be stopped); on PostgreSQL `pg_restore --clean` replaces the objects.
-pub async fn restore(location: &crate::config::DatabaseLocation, backup: &Path) -> Result<()> {
+pub async fn restore(location: &DatabaseLocation, backup: &Path) -> Result<()> {
     if !backup.is_file() {
-        return Err(tool_failed(
-            "restore",
-            format!("{} is not a file", backup.display()),
-        ));
+        return Err(Error::Tool {
+            tool: "restore",
+            detail: format!("{} is not a file", backup.display()),
+        });
     }
     match location {
-        crate::config::DatabaseLocation::Sqlite(path) => {
-            // Check that the backup is a database of ours before replacing anything.
-            let probe = Store::connect(
-                &crate::config::DatabaseLocation::Sqlite(backup.to_path_buf()),
-                1,
-            )
-            .await?;
+        DatabaseLocation::Sqlite(path) => {
+            // Check that the backup is a database before replacing anything.
+            let probe = Store::connect(&DatabaseLocation::Sqlite(backup.to_path_buf()), 1).await?;
             probe.ping().await?;
             probe.close().await;
-            if let Some(folder) = path
-                .parent()
-                .filter(|folder| !folder.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(folder).map_err(|source| Error::Folder {
-                    path: folder.to_path_buf(),
-                    source,
-                })?;
-            }
+            create_parent_folder(path)?;
             for suffix in ["-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
@@ -92,22 +80,13 @@ pub async fn restore(location: &crate::config::DatabaseLocation, backup: &Path) 
                 source,
             })?;
         }
-        crate::config::DatabaseLocation::Postgres(url) => {
-            let output = tokio::process::Command::new("pg_restore")
-                .args(["--clean", "--if-exists", "--no-owner", "--dbname"])
-                .arg(url)
-                .arg(backup)
-                .output()
-                .await
-                .map_err(|error| {
-                    tool_failed("pg_restore", format!("cannot run pg_restore: {error}"))
-                })?;
-            if !output.status.success() {
-                return Err(tool_failed(
-                    "pg_restore",
-                    String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-                ));
-            }
+        DatabaseLocation::Postgres(url) => {
+            let arguments = ["--clean", "--if-exists", "--no-owner", "--dbname"].map(OsStr::new);
+            run_tool(
+                "pg_restore",
+                &[&arguments[..], &[OsStr::new(url), backup.as_os_str()]].concat(),
+            )
+            .await?;
         }
     }
     Ok(())

@@ -219,70 +219,49 @@ impl Store {
         const DELETE: &str = "DELETE FROM bars WHERE ts < $1";
         let until = to_millis(until);
         let failed = |error: sqlx::Error| error.to_string();
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut transaction = pool.begin().await.map_err(failed)?;
-                let rows: Vec<BarRow> = sqlx::query_as(SELECT)
-                    .bind(until)
-                    .fetch_all(&mut *transaction)
-                    .await
-                    .map_err(failed)?;
-                let bars = rows
-                    .into_iter()
-                    .map(BarRow::into_bar)
-                    .collect::<Result<Vec<_>>>()
-                    .map_err(|error| error.to_string())?;
-                let written = write(&bars)?;
-                let deleted = sqlx::query(DELETE)
-                    .bind(until)
+        // On PostgreSQL one snapshot serves the read and the delete: a bar committed in between
+        // is seen by neither, so it stays for the next archive run. SQLite's transaction keeps
+        // its read snapshot until the delete, which fails rather than deletes unseen rows.
+        let prelude: &[&'static str] = match &self.backend {
+            Backend::Sqlite(_) => &[],
+            Backend::Postgres(_) => &["SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"],
+        };
+        let mut write = Some(write);
+        on_pool!(self, |pool| {
+            let mut transaction = pool.begin().await.map_err(failed)?;
+            for step in prelude {
+                sqlx::query(*step)
                     .execute(&mut *transaction)
                     .await
-                    .map_err(failed)?
-                    .rows_affected();
-                if written != bars.len() || deleted != bars.len() as u64 {
-                    return Err(format!(
-                        "archived {written} and would delete {deleted} of {} bars; nothing deleted",
-                        bars.len()
-                    ));
-                }
-                transaction.commit().await.map_err(failed)?;
-                Ok(written)
+                    .map_err(failed)?;
             }
-            Backend::Postgres(pool) => {
-                let mut transaction = pool.begin().await.map_err(failed)?;
-                // One snapshot for the read and the delete: a bar committed in between is not seen
-                // by either, so it stays for the next archive run.
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(failed)?;
-                let rows: Vec<BarRow> = sqlx::query_as(SELECT)
-                    .bind(until)
-                    .fetch_all(&mut *transaction)
-                    .await
-                    .map_err(failed)?;
-                let bars = rows
-                    .into_iter()
-                    .map(BarRow::into_bar)
-                    .collect::<Result<Vec<_>>>()
-                    .map_err(|error| error.to_string())?;
-                let written = write(&bars)?;
-                let deleted = sqlx::query(DELETE)
-                    .bind(until)
-                    .execute(&mut *transaction)
-                    .await
-                    .map_err(failed)?
-                    .rows_affected();
-                if written != bars.len() || deleted != bars.len() as u64 {
-                    return Err(format!(
-                        "archived {written} and would delete {deleted} of {} bars; nothing deleted",
-                        bars.len()
-                    ));
-                }
-                transaction.commit().await.map_err(failed)?;
-                Ok(written)
+            let rows: Vec<BarRow> = sqlx::query_as(SELECT)
+                .bind(until)
+                .fetch_all(&mut *transaction)
+                .await
+                .map_err(failed)?;
+            let bars = rows
+                .into_iter()
+                .map(BarRow::into_bar)
+                .collect::<Result<Vec<_>>>()
+                .map_err(|error| error.to_string())?;
+            let write = write.take().ok_or("the archive writer was already used")?;
+            let written = write(&bars)?;
+            let deleted = sqlx::query(DELETE)
+                .bind(until)
+                .execute(&mut *transaction)
+                .await
+                .map_err(failed)?
+                .rows_affected();
+            if written != bars.len() || deleted != bars.len() as u64 {
+                return Err(format!(
+                    "archived {written} and would delete {deleted} of {} bars; nothing deleted",
+                    bars.len()
+                ));
             }
-        }
+            transaction.commit().await.map_err(failed)?;
+            Ok(written)
+        })
     }
 }
 

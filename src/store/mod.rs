@@ -137,15 +137,7 @@ impl Store {
     pub async fn connect(location: &DatabaseLocation, max_connections: u32) -> Result<Self> {
         let backend = match location {
             DatabaseLocation::Sqlite(path) => {
-                if let Some(folder) = path
-                    .parent()
-                    .filter(|folder| !folder.as_os_str().is_empty())
-                {
-                    std::fs::create_dir_all(folder).map_err(|source| Error::Folder {
-                        path: folder.to_path_buf(),
-                        source,
-                    })?;
-                }
+                create_parent_folder(path)?;
                 let options = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -271,6 +263,20 @@ impl Store {
             })
             .await?;
         Ok(pool.clone())
+    }
+}
+
+/// Creates the folder a database or backup file goes in.
+pub(crate) fn create_parent_folder(path: &std::path::Path) -> Result<()> {
+    match path
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+    {
+        Some(folder) => std::fs::create_dir_all(folder).map_err(|source| Error::Folder {
+            path: folder.to_path_buf(),
+            source,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -421,9 +421,8 @@ impl Store {
     }
 
     /// Claims the next due run (Scheduled or AwaitingRetry, due, deployment not paused, under its
-    /// concurrency limit) for `worker` with a lease, and marks it Running. On PostgreSQL, claims
-    /// by several daemons are serialised by a transaction-scoped advisory lock, so two workers
-    /// never both fill the last slot of a deployment.
+    /// concurrency limit) for `worker` with a lease, and marks it Running, so two workers never
+    /// both fill the last slot of a deployment.
     pub async fn claim_next_run(
         &self,
         worker: &str,
@@ -438,78 +437,49 @@ impl Store {
                  ORDER BY r.due_at, r.id LIMIT 1) \
              RETURNING {RUN_COLUMNS}"
         );
-        let row: Option<RunRow> = match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut transaction = pool.begin().await?;
-                let row = sqlx::query_as(sqlx::AssertSqlSafe(statement))
-                    .bind(worker)
-                    .bind(to_millis(lease_until))
-                    .bind(to_millis(now))
-                    .fetch_optional(&mut *transaction)
-                    .await?;
-                if let Some(row) = &row {
-                    let row: &RunRow = row;
-                    let attempt = u32::try_from(row.attempt).unwrap_or_default();
-                    // Claimed (Pending) and started (Running) in one step: both go in the history.
-                    insert_state!(
-                        &mut *transaction,
-                        row.id,
-                        attempt,
-                        RunState::Pending,
-                        now,
-                        Some(worker)
-                    )?;
-                    insert_state!(
-                        &mut *transaction,
-                        row.id,
-                        attempt,
-                        RunState::Running,
-                        now,
-                        Some(worker)
-                    )?;
-                }
-                transaction.commit().await?;
-                row
-            }
-            Backend::Postgres(pool) => {
-                let mut transaction = pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock(74191)")
-                    .execute(&mut *transaction)
-                    .await?;
-                // Rows another transaction holds are skipped rather than waited for.
-                let statement =
-                    statement.replace("LIMIT 1)", "LIMIT 1 FOR UPDATE OF r SKIP LOCKED)");
-                let row = sqlx::query_as(sqlx::AssertSqlSafe(statement))
-                    .bind(worker)
-                    .bind(to_millis(lease_until))
-                    .bind(to_millis(now))
-                    .fetch_optional(&mut *transaction)
-                    .await?;
-                if let Some(row) = &row {
-                    let row: &RunRow = row;
-                    let attempt = u32::try_from(row.attempt).unwrap_or_default();
-                    // Claimed (Pending) and started (Running) in one step: both go in the history.
-                    insert_state!(
-                        &mut *transaction,
-                        row.id,
-                        attempt,
-                        RunState::Pending,
-                        now,
-                        Some(worker)
-                    )?;
-                    insert_state!(
-                        &mut *transaction,
-                        row.id,
-                        attempt,
-                        RunState::Running,
-                        now,
-                        Some(worker)
-                    )?;
-                }
-                transaction.commit().await?;
-                row
-            }
+        // On PostgreSQL, claims by several daemons are serialised by a transaction-scoped
+        // advisory lock, and rows another transaction holds are skipped rather than waited for.
+        let (prelude, statement): (&[&'static str], String) = match &self.backend {
+            Backend::Sqlite(_) => (&[], statement),
+            Backend::Postgres(_) => (
+                &["SELECT pg_advisory_xact_lock(74191)"],
+                statement.replace("LIMIT 1)", "LIMIT 1 FOR UPDATE OF r SKIP LOCKED)"),
+            ),
         };
+        let row: Option<RunRow> = on_pool!(self, |pool| {
+            let mut transaction = pool.begin().await?;
+            for step in prelude {
+                sqlx::query(*step).execute(&mut *transaction).await?;
+            }
+            let row: Option<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(statement.clone()))
+                .bind(worker)
+                .bind(to_millis(lease_until))
+                .bind(to_millis(now))
+                .fetch_optional(&mut *transaction)
+                .await?;
+            if let Some(row) = &row {
+                let attempt = u32::try_from(row.attempt).unwrap_or_default();
+                // Claimed (Pending) and started (Running) in one step: both go in the history.
+                insert_state!(
+                    &mut *transaction,
+                    row.id,
+                    attempt,
+                    RunState::Pending,
+                    now,
+                    Some(worker)
+                )?;
+                insert_state!(
+                    &mut *transaction,
+                    row.id,
+                    attempt,
+                    RunState::Running,
+                    now,
+                    Some(worker)
+                )?;
+            }
+            transaction.commit().await?;
+            Ok::<_, sqlx::Error>(row)
+        })?;
         row.map(RunRow::into_record).transpose()
     }
 
