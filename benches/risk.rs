@@ -72,7 +72,12 @@ fn main() {
         let price = Price::new(Decimal::new(5_000 + 731 * index as i64, 2)).expect("positive");
         last_prices.insert(symbol.clone(), price);
         // Alternate long and short holdings of different sizes.
-        let quantity = Decimal::from(10 + 7 * index as i64) * if index % 3 == 0 { -1 } else { 1 };
+        let quantity = Decimal::from(10 + 7 * index as i64)
+            * if index.is_multiple_of(3) {
+                Decimal::NEGATIVE_ONE
+            } else {
+                Decimal::ONE
+            };
         positions.insert(
             symbol.clone(),
             PositionSnapshot {
@@ -109,7 +114,7 @@ fn main() {
         .map(|index: usize| {
             let symbol = symbols[index % SYMBOLS].clone();
             let last = market.last_prices[&symbol];
-            let order_type = if index % 4 == 0 {
+            let order_type = if index.is_multiple_of(4) {
                 OrderType::Limit { limit: last }
             } else {
                 OrderType::Market
@@ -117,14 +122,14 @@ fn main() {
             OrderRequest {
                 strategy: format!("strategy{}", index % 4),
                 symbol,
-                side: if index % 2 == 0 {
+                side: if index.is_multiple_of(2) {
                     OrderSide::Buy
                 } else {
                     OrderSide::Sell
                 },
                 quantity: Quantity::new(Decimal::from(1 + (index * 37) % 400)).expect("positive"),
                 order_type,
-                shortable: index % 5 == 0,
+                shortable: index.is_multiple_of(5),
                 operator_flatten: false,
             }
         })

@@ -336,8 +336,11 @@ pub(crate) mod tests {
             .expect("config/risk.toml parses")
     }
 
-    fn parse(text: &str) -> Result<RiskLimits, figment::Error> {
-        Figment::new().merge(Toml::string(text)).extract()
+    fn parse(text: &str) -> Result<RiskLimits, String> {
+        Figment::new()
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|error| error.to_string())
     }
 
     #[test]
@@ -353,7 +356,7 @@ pub(crate) mod tests {
             "{}\nmax_order_notionl = 5\n",
             include_str!("../../config/risk.toml")
         );
-        let error = parse(&text).expect_err("unknown key").to_string();
+        let error = parse(&text).expect_err("unknown key");
         assert!(error.contains("max_order_notionl"), "{error}");
     }
 
