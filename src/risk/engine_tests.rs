@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate, TimeZone};
 use proptest::prelude::*;
 
 use super::*;
-use crate::domain::Symbol;
+use crate::domain::{Money, OrderType, Price, Symbol};
 use crate::risk::inputs::PositionSnapshot;
 use crate::risk::limits::tests::shipped_limits;
 

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod inputs;
 pub mod kelly;
 pub mod limits;
+mod rules;
 pub mod state;
 
 pub use bucket::TokenBucket;
