@@ -6,6 +6,7 @@
 
 pub mod domain;
 pub mod indicators;
+pub mod risk;
 
 pub mod clock;
 pub mod config;
