@@ -69,6 +69,18 @@ async fn measure(name: &str, store: &Store, bars: &[Bar]) {
     }
     let stored = store.count_bars(None).await.expect("count");
     assert_eq!(stored, bars.len() as u64, "every bar stored exactly once");
+    // Reading a series back, as scripts' data::bars does: every bar parsed and checked.
+    let query = tradehost::store::BarQuery::all(bars[0].symbol.clone(), Timeframe::MINUTE);
+    let started = Instant::now();
+    let read = store.bars(&query).await.expect("read");
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{name:<10} {:<24} {:>9} bars in {seconds:>6.2} s = {:>9.0} bars/s ({:.2} µs per bar)",
+        "read one series",
+        read.len(),
+        read.len() as f64 / seconds,
+        seconds * 1e6 / read.len() as f64
+    );
 }
 
 #[tokio::main]
