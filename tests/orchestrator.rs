@@ -92,6 +92,18 @@ async fn harness_with(
 }
 
 impl Harness {
+    /// Creates a manual run of `flow` due now and returns its id.
+    async fn submit(
+        &self,
+        flow: &str,
+        parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> i64 {
+        self.orchestrator
+            .submit(flow, parameters)
+            .await
+            .expect("submit")
+    }
+
     /// One orchestrator pass, waiting for the runs it started.
     async fn step(&self) {
         for handle in self.orchestrator.step().await.expect("step") {
@@ -220,11 +232,7 @@ async fn a_flow_failing_twice_completes_on_its_third_attempt_after_its_backoff()
            `succeeded on attempt ${attempt}`"#,
     );
     let harness = harness(&[("flaky", &flaky)], utc("2026-03-02T15:00:00Z"), LEASE).await;
-    let id = harness
-        .orchestrator
-        .submit("flaky", None)
-        .await
-        .expect("submit");
+    let id = harness.submit("flaky", None).await;
     harness.step().await;
     let run = harness.store.run(id).await.expect("run").expect("exists");
     assert_eq!((run.state, run.attempt), (RunState::AwaitingRetry, 2));
@@ -302,11 +310,7 @@ async fn an_endless_flow_stops_at_its_timeout_and_a_cancelled_run_stops() {
     )
     .await;
 
-    let id = harness
-        .orchestrator
-        .submit("endless", None)
-        .await
-        .expect("submit");
+    let id = harness.submit("endless", None).await;
     let started = Instant::now();
     harness.step().await;
     let run = harness.store.run(id).await.expect("run").expect("exists");
@@ -323,11 +327,7 @@ async fn an_endless_flow_stops_at_its_timeout_and_a_cancelled_run_stops() {
     );
 
     // A running run: the cancel is seen at the next lease renewal (a third of the lease).
-    let id = harness
-        .orchestrator
-        .submit("long", None)
-        .await
-        .expect("submit");
+    let id = harness.submit("long", None).await;
     let handles = harness.orchestrator.step().await.expect("step");
     tokio::time::sleep(StdDuration::from_millis(200)).await;
     assert_eq!(
@@ -358,11 +358,7 @@ async fn an_endless_flow_stops_at_its_timeout_and_a_cancelled_run_stops() {
     );
 
     // A run not yet started is cancelled at once and never runs.
-    let id = harness
-        .orchestrator
-        .submit("long", None)
-        .await
-        .expect("submit");
+    let id = harness.submit("long", None).await;
     assert_eq!(
         harness
             .store
@@ -384,11 +380,7 @@ async fn a_run_left_running_by_a_dead_worker_becomes_crashed_and_is_retried() {
     let harness = harness(&[("job", &job)], utc("2026-03-02T15:00:00Z"), LEASE).await;
     harness.orchestrator.sync_deployments().await.expect("sync");
     // Another worker claims the run and dies without renewing its lease.
-    let id = harness
-        .orchestrator
-        .submit("job", None)
-        .await
-        .expect("submit");
+    let id = harness.submit("job", None).await;
     let lease_until = harness.lease_clock.now() + Duration::seconds(30);
     let claimed = harness
         .store
@@ -599,11 +591,7 @@ async fn subflows_run_inside_their_parent_and_in_parallel() {
         LEASE,
     )
     .await;
-    let id = harness
-        .orchestrator
-        .submit("pipeline", None)
-        .await
-        .expect("submit");
+    let id = harness.submit("pipeline", None).await;
     harness.step().await;
     let run = harness.store.run(id).await.expect("run").expect("exists");
     assert_eq!(run.state, RunState::Completed, "{:?}", run.error);
@@ -632,17 +620,9 @@ fn run(params) {
 }
 "#;
     let harness = harness(&[("cached", cached)], utc("2026-03-02T15:00:00Z"), LEASE).await;
-    let first = harness
-        .orchestrator
-        .submit("cached", None)
-        .await
-        .expect("submit");
+    let first = harness.submit("cached", None).await;
     harness.step().await;
-    let second = harness
-        .orchestrator
-        .submit("cached", None)
-        .await
-        .expect("submit");
+    let second = harness.submit("cached", None).await;
     harness.step().await;
     let result = |run: RunRecord| run.result.expect("a result");
     assert_eq!(
@@ -676,11 +656,7 @@ fn run(params) {
 
     // After its expiry the task runs again.
     harness.clock.advance(Duration::hours(2));
-    let third = harness
-        .orchestrator
-        .submit("cached", None)
-        .await
-        .expect("submit");
+    let third = harness.submit("cached", None).await;
     harness.step().await;
     assert_eq!(
         result(
@@ -708,11 +684,7 @@ async fn an_event_starts_the_flows_it_triggers_once() {
         LEASE,
     )
     .await;
-    harness
-        .orchestrator
-        .submit("producer", None)
-        .await
-        .expect("submit");
+    harness.submit("producer", None).await;
     harness.step().await; // The producer runs and emits.
     harness.step().await; // The event becomes a consumer run, which runs.
     harness.step().await; // Nothing more: the event was used once.
@@ -759,24 +731,12 @@ async fn the_shipped_backup_and_log_cleanup_flows_keep_their_promises() {
     .await;
 
     // A run with a log line, 40 days before the cleanup.
-    harness
-        .orchestrator
-        .submit("talker", None)
-        .await
-        .expect("submit");
+    harness.submit("talker", None).await;
     harness.step().await;
     harness.clock.advance(Duration::days(40));
-    harness
-        .orchestrator
-        .submit("talker", None)
-        .await
-        .expect("submit");
+    harness.submit("talker", None).await;
     harness.step().await;
-    let id = harness
-        .orchestrator
-        .submit("cleanup_logs", None)
-        .await
-        .expect("submit");
+    let id = harness.submit("cleanup_logs", None).await;
     harness.step().await;
     let run = harness.store.run(id).await.expect("run").expect("exists");
     assert_eq!(run.state, RunState::Completed, "{:?}", run.error);
@@ -823,7 +783,6 @@ async fn the_shipped_backup_and_log_cleanup_flows_keep_their_promises() {
     // Three more backups with keep = 2: the newest two remain, and the newest restores.
     for _ in 0..3 {
         let id = harness
-            .orchestrator
             .submit(
                 "backup_database",
                 Some(
@@ -833,8 +792,7 @@ async fn the_shipped_backup_and_log_cleanup_flows_keep_their_promises() {
                         .expect("map"),
                 ),
             )
-            .await
-            .expect("submit");
+            .await;
         harness.step().await;
         let run = harness.store.run(id).await.expect("run").expect("exists");
         assert_eq!(run.state, RunState::Completed, "{:?}", run.error);
@@ -1007,11 +965,7 @@ async fn the_archive_flow_moves_old_bars_to_verified_parquet_files_and_deletes_t
     let cutoff = utc("2026-02-14T00:00:00Z");
     let expected = bars.iter().filter(|bar| bar.time < cutoff).count();
 
-    let id = harness
-        .orchestrator
-        .submit("archive_old_data", None)
-        .await
-        .expect("submit");
+    let id = harness.submit("archive_old_data", None).await;
     harness.step().await;
     let run = harness.store.run(id).await.expect("run").expect("exists");
     assert_eq!(run.state, RunState::Completed, "{:?}", run.error);
@@ -1044,11 +998,7 @@ async fn the_archive_flow_moves_old_bars_to_verified_parquet_files_and_deletes_t
     );
 
     // Nothing older is left: a second run archives nothing.
-    let again = harness
-        .orchestrator
-        .submit("archive_old_data", None)
-        .await
-        .expect("submit");
+    let again = harness.submit("archive_old_data", None).await;
     harness.step().await;
     assert_eq!(
         harness

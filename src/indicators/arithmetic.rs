@@ -146,14 +146,7 @@ mod tests {
 
     const NAN: f64 = f64::NAN;
 
-    fn same(actual: &Series, expected: &[f64]) -> bool {
-        actual.len() == expected.len()
-            && actual
-                .values()
-                .iter()
-                .zip(expected)
-                .all(|(&got, &want)| (got.is_nan() && want.is_nan()) || (got - want).abs() < 1e-12)
-    }
+    use crate::indicators::testing::same;
 
     #[test]
     fn series_combine_value_by_value() -> Result<(), IndicatorError> {

@@ -267,3 +267,19 @@ mod tests {
         assert!(atr(&values, &values, &values, 4).is_ok());
     }
 }
+
+/// Helpers shared by the indicator tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Series;
+
+    /// True when `actual` has `expected`'s values, NaN matching NaN, within 1e-12.
+    pub(crate) fn same(actual: &Series, expected: &[f64]) -> bool {
+        actual.len() == expected.len()
+            && actual
+                .values()
+                .iter()
+                .zip(expected)
+                .all(|(&got, &want)| (got.is_nan() && want.is_nan()) || (got - want).abs() < 1e-12)
+    }
+}
