@@ -71,6 +71,8 @@ pub struct Config {
     pub clock: ClockConfig,
     /// Market data.
     pub market: MarketConfig,
+    /// Where orders go.
+    pub broker: BrokerConfig,
     /// Logging.
     pub log: LogConfig,
     /// The script sandbox.
@@ -165,6 +167,66 @@ pub struct ClockConfig {
 pub enum ProviderKind {
     /// The built-in seeded market.
     Simulated,
+    /// Alpaca's market-data API at `broker.alpaca.data_url`.
+    Alpaca,
+}
+
+/// Which broker receives orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerKind {
+    /// The built-in paper broker, persisted in the database.
+    Paper,
+    /// Alpaca through apca.
+    Alpaca,
+}
+
+/// Where orders go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// The broker.
+    pub kind: BrokerKind,
+    /// The paper broker's account and fill model.
+    pub paper: PaperConfig,
+    /// Alpaca's endpoints and client behaviour; keys come only from the environment.
+    pub alpaca: AlpacaConfig,
+}
+
+/// The paper broker's account and fill model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaperConfig {
+    /// Cash the account starts with on a fresh database.
+    pub initial_cash: rust_decimal::Decimal,
+    /// Commission per share.
+    pub commission_per_share: rust_decimal::Decimal,
+    /// Smallest commission per execution.
+    pub commission_minimum: rust_decimal::Decimal,
+    /// Slippage against the order, in basis points of the fill price.
+    pub slippage_bps: rust_decimal::Decimal,
+    /// Largest share of one bar's volume an order may take (0 < x ≤ 1).
+    pub participation_rate: rust_decimal::Decimal,
+    /// Symbols that may be sold short; empty allows every symbol.
+    pub shortable: Vec<String>,
+}
+
+/// Alpaca's endpoints and client behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlpacaConfig {
+    /// The trading API; the paper endpoint unless `live` is set.
+    pub trading_url: String,
+    /// The market-data API (apca hard-codes Alpaca's; ours honours this).
+    pub data_url: String,
+    /// Must be set to trade against a live account; a live URL without it is refused.
+    pub live: bool,
+    /// Per-request timeout in milliseconds.
+    pub timeout_ms: u64,
+    /// Retries of a transient failure (429, 5xx, timeout, dropped connection).
+    pub max_retries: u32,
+    /// The data feed for bars: "iex" or "sip".
+    pub feed: String,
 }
 
 /// Market data.

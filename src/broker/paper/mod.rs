@@ -1,0 +1,1 @@
+//! The built-in paper broker (SPEC §6.1), persisted in the database.
