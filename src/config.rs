@@ -73,6 +73,8 @@ pub struct Config {
     pub market: MarketConfig,
     /// Where orders go.
     pub broker: BrokerConfig,
+    /// The order desk: pair legs, submission and reconciliation.
+    pub trading: TradingConfig,
     /// Logging.
     pub log: LogConfig,
     /// The script sandbox.
@@ -209,6 +211,48 @@ pub struct PaperConfig {
     pub participation_rate: rust_decimal::Decimal,
     /// Symbols that may be sold short; empty allows every symbol.
     pub shortable: Vec<String>,
+}
+
+/// What reconciliation does about a mismatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MismatchPolicy {
+    /// Take the broker's view into the local records; the symbol stays blocked until a later
+    /// reconciliation finds it consistent.
+    Adopt,
+    /// Record it and go on; nothing is blocked.
+    Ignore,
+    /// Close the broker's position; blocked until a later reconciliation finds it flat.
+    Flatten,
+    /// Halt all trading; blocked until an operator resolves it.
+    Halt,
+}
+
+/// The order desk: pair legs, submission and reconciliation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradingConfig {
+    /// Both legs of a pair trade must fill within this many seconds, or the filled leg is
+    /// flattened.
+    pub pair_leg_timeout_seconds: u64,
+    /// Sends of one intent before the desk gives up and leaves it for recovery.
+    pub submit_attempts: u32,
+    /// Reconciliation policies.
+    pub reconciliation: ReconciliationConfig,
+}
+
+/// Reconciliation policies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationConfig {
+    /// For symbols without their own policy.
+    pub default_policy: MismatchPolicy,
+    /// For a cash difference.
+    pub cash_policy: MismatchPolicy,
+    /// A cash difference up to this is not a mismatch (rounding at the broker).
+    pub cash_tolerance: rust_decimal::Decimal,
+    /// Per-symbol policies.
+    pub policies: std::collections::BTreeMap<String, MismatchPolicy>,
 }
 
 /// Alpaca's endpoints and client behaviour.

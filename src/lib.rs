@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod market;
 pub mod orchestrator;
 pub mod script;
+pub mod trading;
 
 pub mod api;
 pub mod app;

@@ -219,6 +219,123 @@ impl FromStr for OrderStatus {
     }
 }
 
+impl OrderSide {
+    /// `buy` or `sell`, as stored and as Alpaca spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Buy => "buy",
+            Self::Sell => "sell",
+        }
+    }
+
+    /// The other side: what closes a position this side opened.
+    pub fn opposite(self) -> Self {
+        match self {
+            Self::Buy => Self::Sell,
+            Self::Sell => Self::Buy,
+        }
+    }
+}
+
+impl FromStr for OrderSide {
+    type Err = OrderError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "buy" => Ok(Self::Buy),
+            "sell" => Ok(Self::Sell),
+            _ => Err(OrderError::Unknown {
+                what: "order side",
+                text: text.to_owned(),
+            }),
+        }
+    }
+}
+
+impl TimeInForce {
+    /// `day`, `gtc`, `ioc` or `fok`, as stored and as Alpaca spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Gtc => "gtc",
+            Self::Ioc => "ioc",
+            Self::Fok => "fok",
+        }
+    }
+}
+
+impl FromStr for TimeInForce {
+    type Err = OrderError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "day" => Ok(Self::Day),
+            "gtc" => Ok(Self::Gtc),
+            "ioc" => Ok(Self::Ioc),
+            "fok" => Ok(Self::Fok),
+            _ => Err(OrderError::Unknown {
+                what: "time in force",
+                text: text.to_owned(),
+            }),
+        }
+    }
+}
+
+impl OrderType {
+    /// `market`, `limit`, `stop` or `stop_limit`, as stored and as Alpaca spells it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Market => "market",
+            Self::Limit { .. } => "limit",
+            Self::Stop { .. } => "stop",
+            Self::StopLimit { .. } => "stop_limit",
+        }
+    }
+
+    /// The limit price, if the type has one.
+    pub fn limit_price(self) -> Option<Price> {
+        match self {
+            Self::Limit { limit } | Self::StopLimit { limit, .. } => Some(limit),
+            Self::Market | Self::Stop { .. } => None,
+        }
+    }
+
+    /// The stop price, if the type has one.
+    pub fn stop_price(self) -> Option<Price> {
+        match self {
+            Self::Stop { stop } | Self::StopLimit { stop, .. } => Some(stop),
+            Self::Market | Self::Limit { .. } => None,
+        }
+    }
+
+    /// Rebuilds a type from its stored parts; a type without the prices it needs is an error.
+    pub fn from_parts(
+        kind: &str,
+        limit: Option<Price>,
+        stop: Option<Price>,
+    ) -> Result<Self, OrderError> {
+        let missing = |what: &'static str| OrderError::Unknown {
+            what,
+            text: kind.to_owned(),
+        };
+        match kind {
+            "market" => Ok(Self::Market),
+            "limit" => Ok(Self::Limit {
+                limit: limit.ok_or_else(|| missing("limit price for order type"))?,
+            }),
+            "stop" => Ok(Self::Stop {
+                stop: stop.ok_or_else(|| missing("stop price for order type"))?,
+            }),
+            "stop_limit" => Ok(Self::StopLimit {
+                stop: stop.ok_or_else(|| missing("stop price for order type"))?,
+                limit: limit.ok_or_else(|| missing("limit price for order type"))?,
+            }),
+            _ => Err(OrderError::Unknown {
+                what: "order type",
+                text: kind.to_owned(),
+            }),
+        }
+    }
+}
+
 /// The idempotency key of an order: written to the outbox before submission and sent to the broker,
 /// so a restart can ask the broker whether an intent was already placed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -158,6 +158,9 @@ pub enum RuleName {
     NetExposure,
     /// Leverage.
     Leverage,
+    /// Reconciliation found the symbol (or the account) out of step with the broker; no new
+    /// orders until it is resolved. Checked by the order desk before the engine.
+    ReconciliationMismatch,
 }
 
 impl fmt::Display for RuleName {

@@ -11,8 +11,11 @@ mod bars;
 mod flows;
 mod indicators;
 mod load_runs;
+mod orders;
 mod quality;
 mod query;
+mod reconciliation;
+mod risk;
 mod runs;
 mod scripts;
 
@@ -29,8 +32,13 @@ pub use backup::restore;
 pub use bars::{BarInsert, BarQuery};
 pub use flows::{EventRecord, TaskRunRecord};
 pub use load_runs::{LoadRun, LoadRunStatus, LoadRunSummary};
+pub use orders::{FillRecord, OPEN_STATUSES, OrderProgress, OrderRecord};
 pub use quality::{QualityIssue, Severity};
 pub use query::{MAX_QUERY_ROWS, QueryError};
+pub use reconciliation::{MismatchRecord, PairTradeRecord};
+pub use risk::{
+    AlertRecord, DecisionRecord, NewDecision, PositionRecord, RiskEventRecord, SnapshotRecord,
+};
 pub use runs::{
     DeploymentRecord, NewRun, ReapedRun, RunEnding, RunLogRecord, RunNotifications, RunRecord,
     StateRecord,

@@ -1,0 +1,340 @@
+//! Keeping the outbox true: recovery of unconfirmed intents, order status and fills from the
+//! broker, cancels, and the orphan-leg rule for pair trades.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::{Desk, DeskError, Result, TradeRequest};
+use crate::broker::{BrokerError, BrokerOrder};
+use crate::domain::{ClientOrderId, Money, OrderStatus, OrderType, TimeInForce};
+use crate::store::{FillRecord, OrderProgress, OrderRecord, PairTradeRecord};
+
+/// What one pass of [`Desk::sync_orders`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncSummary {
+    /// Unconfirmed intents found at the broker and adopted.
+    pub recovered: usize,
+    /// Unconfirmed intents the broker never received, sent now.
+    pub resent: usize,
+    /// Orders whose status or fills changed.
+    pub updated: usize,
+    /// New executions stored.
+    pub fills: usize,
+    /// Pair trades whose both legs filled.
+    pub pairs_filled: usize,
+    /// Pair trades with an orphan leg, flattened.
+    pub pairs_flattened: usize,
+    /// Orders that could not be checked, with why.
+    pub errors: Vec<String>,
+}
+
+impl Desk {
+    /// Repairs every intent the broker has not confirmed: adopts the broker's order when it has
+    /// one, sends the intent when it certainly does not, and leaves it when the broker cannot say.
+    /// Runs at start (after a crash) and in every `manage_orders` pass.
+    pub async fn recover(&self) -> Result<SyncSummary> {
+        let _turn = self.submissions.lock().await;
+        let mut summary = SyncSummary::default();
+        for record in self.store.orders_with_status(&["pending_new"]).await? {
+            if record.broker_order_id.is_some() {
+                continue;
+            }
+            match self
+                .broker
+                .order_by_client_id(&record.client_order_id)
+                .await
+            {
+                Ok(Some(order)) => {
+                    self.adopt(&record, &order).await?;
+                    summary.recovered += 1;
+                    tracing::info!(client_order_id = %record.client_order_id, "recovered an order the broker had");
+                }
+                Ok(None) => {
+                    // Counted as attempted, so send() asks the broker once more before sending.
+                    let marked = OrderRecord {
+                        submit_attempts: record.submit_attempts.max(1),
+                        ..record.clone()
+                    };
+                    match self.send(&marked).await? {
+                        Ok(_) => summary.resent += 1,
+                        Err(error) => summary
+                            .errors
+                            .push(format!("{}: {error}", record.client_order_id)),
+                    }
+                }
+                Err(error) => summary
+                    .errors
+                    .push(format!("{}: {error}", record.client_order_id)),
+            }
+        }
+        Ok(summary)
+    }
+
+    /// One `manage_orders` pass: recovery, every open order's status from the broker, new
+    /// executions, and the pair-trade orphan rule.
+    pub async fn sync_orders(&self) -> Result<SyncSummary> {
+        let mut summary = self.recover().await?;
+        let open = self.store.open_orders().await?;
+        let since = open
+            .iter()
+            .map(|order| order.created_at)
+            .min()
+            .unwrap_or_else(|| self.clock.now())
+            - chrono::Duration::days(1);
+        for record in &open {
+            let Some(broker_id) = &record.broker_order_id else {
+                continue;
+            };
+            match self.broker.order(broker_id).await {
+                Ok(order) => {
+                    if self.adopt(record, &order).await? {
+                        summary.updated += 1;
+                    }
+                }
+                Err(error) => summary
+                    .errors
+                    .push(format!("{}: {error}", record.client_order_id)),
+            }
+        }
+        summary.fills += self.store_executions(since).await?;
+        let (filled, flattened) = self.check_pair_trades().await?;
+        summary.pairs_filled = filled;
+        summary.pairs_flattened = flattened;
+        Ok(summary)
+    }
+
+    /// Writes the broker's view of an order over the stored one; true when something changed.
+    /// A status the state machine refuses (a broker sending a filled order back to new) is kept
+    /// out and logged: the stored history never goes backwards.
+    pub(super) async fn adopt(&self, record: &OrderRecord, order: &BrokerOrder) -> Result<bool> {
+        let unchanged = record.status == order.status
+            && record.filled_quantity == order.filled_quantity
+            && record.broker_order_id.as_deref() == Some(order.broker_order_id.as_str());
+        if unchanged {
+            return Ok(false);
+        }
+        let status = match record.status.transition(order.status) {
+            Ok(status) => status,
+            Err(error) => {
+                tracing::warn!(client_order_id = %record.client_order_id, %error, "ignoring an impossible status from the broker");
+                record.status
+            }
+        };
+        self.store
+            .update_order(
+                &record.client_order_id,
+                &OrderProgress {
+                    broker_order_id: Some(order.broker_order_id.clone()),
+                    status,
+                    filled_quantity: order.filled_quantity,
+                    average_fill_price: order.average_fill_price,
+                    error: None,
+                },
+                self.clock.now(),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// Stores the broker's executions since `since` (once each), attributed to their orders, and
+    /// feeds closed trades' P&L to the engine's losing-streak rule.
+    async fn store_executions(&self, since: DateTime<Utc>) -> Result<usize> {
+        let executions = self.broker.executions_since(since).await?;
+        let mut stored = 0;
+        for execution in executions {
+            let order = self
+                .store
+                .order_by_broker_id(&execution.broker_order_id)
+                .await?;
+            let inserted = self
+                .store
+                .insert_fill(&FillRecord {
+                    execution_id: execution.execution_id.clone(),
+                    client_order_id: order.as_ref().map(|order| order.client_order_id.clone()),
+                    broker_order_id: execution.broker_order_id.clone(),
+                    strategy: order.as_ref().map(|order| order.strategy.clone()),
+                    symbol: execution.symbol.clone(),
+                    side: execution.side,
+                    quantity: execution.quantity,
+                    price: execution.price,
+                    commission: execution.commission,
+                    time: execution.time,
+                })
+                .await?;
+            if inserted {
+                stored += 1;
+                self.record_trade_result(&execution).await?;
+            }
+        }
+        Ok(stored)
+    }
+
+    /// When an execution reduces a stored position, its realised P&L counts toward the
+    /// consecutive-losses rule.
+    async fn record_trade_result(&self, execution: &crate::broker::Execution) -> Result<()> {
+        let positions = self.store.positions().await?;
+        let Some(position) = positions
+            .iter()
+            .find(|position| position.symbol == execution.symbol)
+        else {
+            return Ok(());
+        };
+        let signed = execution.side.sign() * execution.quantity.value();
+        if position.quantity.is_zero()
+            || position.quantity.is_sign_negative() == signed.is_sign_negative()
+        {
+            return Ok(());
+        }
+        let closed = execution.quantity.value().min(position.quantity.abs());
+        let per_share = (execution.price.value() - position.average_entry_price.value())
+            * if position.quantity.is_sign_negative() {
+                Decimal::NEGATIVE_ONE
+            } else {
+                Decimal::ONE
+            };
+        let pnl = Money::new(per_share * closed) - execution.commission;
+        let now = self.clock.now();
+        let changed = self.with_engine(|engine| {
+            let limits = engine.limits().clone();
+            let before = engine.state().clone();
+            engine.state_mut().record_trade(&limits, pnl, now);
+            (engine.state() != &before).then(|| engine.state().clone())
+        });
+        if let Some(state) = changed {
+            self.store
+                .save_risk_state(&serde_json::to_value(&state).unwrap_or_default(), now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Requests a cancel of one order by client order id and stores what the broker then says.
+    pub async fn cancel(&self, client_order_id: &str) -> Result<OrderRecord> {
+        let id = ClientOrderId::parse(client_order_id)
+            .map_err(|error| DeskError::Invalid(error.to_string()))?;
+        let record = self
+            .store
+            .order(&id)
+            .await?
+            .ok_or_else(|| DeskError::Invalid(format!("no order {client_order_id}")))?;
+        if record.status.is_terminal() {
+            return Err(DeskError::Invalid(format!(
+                "order {client_order_id} is already {}",
+                record.status
+            )));
+        }
+        let Some(broker_id) = record.broker_order_id.clone() else {
+            return Err(DeskError::Invalid(format!(
+                "order {client_order_id} is not confirmed by the broker yet; cancel it once it is"
+            )));
+        };
+        match self.broker.cancel(&broker_id).await {
+            Ok(()) | Err(BrokerError::NotFound(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+        // A fill may have won the race: the broker's word decides the stored status.
+        let order = self.broker.order(&broker_id).await?;
+        self.adopt(&record, &order).await?;
+        Ok(self.store.order(&id).await?.unwrap_or(record))
+    }
+
+    /// The orphan-leg rule: a pair trade whose legs did not both fill by the deadline, or one of
+    /// whose legs ended unfilled, has its working leg cancelled and its filled quantity closed.
+    async fn check_pair_trades(&self) -> Result<(usize, usize)> {
+        let now = self.clock.now();
+        let (mut filled, mut flattened) = (0, 0);
+        for trade in self.store.pair_trades_with_status(&["pending"]).await? {
+            let legs = self.store.orders_of_pair_trade(&trade.id).await?;
+            let all_filled =
+                legs.len() == 2 && legs.iter().all(|leg| leg.status == OrderStatus::Filled);
+            if all_filled {
+                self.store
+                    .update_pair_trade(&trade.id, "filled", None, Some(now))
+                    .await?;
+                filled += 1;
+                continue;
+            }
+            let failed_leg = legs.len() < 2
+                || legs
+                    .iter()
+                    .any(|leg| leg.status.is_terminal() && leg.status != OrderStatus::Filled);
+            if failed_leg || now >= trade.deadline {
+                self.flatten_orphan(&trade, &legs, failed_leg).await?;
+                flattened += 1;
+            }
+        }
+        Ok((filled, flattened))
+    }
+
+    async fn flatten_orphan(
+        &self,
+        trade: &PairTradeRecord,
+        legs: &[OrderRecord],
+        failed_leg: bool,
+    ) -> Result<()> {
+        for leg in legs.iter().filter(|leg| !leg.status.is_terminal()) {
+            if let Err(error) = self.cancel(leg.client_order_id.as_str()).await {
+                tracing::warn!(client_order_id = %leg.client_order_id, %error, "could not cancel an orphan leg");
+            }
+        }
+        let mut closed = Vec::new();
+        for leg in legs {
+            let Some(leg) = self.store.order(&leg.client_order_id).await? else {
+                continue;
+            };
+            if leg.filled_quantity.value() <= Decimal::ZERO {
+                continue;
+            }
+            let outcome = self
+                .submit(TradeRequest {
+                    strategy: trade.strategy.clone(),
+                    script_hash: None,
+                    run_id: None,
+                    symbol: leg.symbol.clone(),
+                    side: leg.side.opposite(),
+                    quantity: leg.filled_quantity,
+                    order_type: OrderType::Market,
+                    time_in_force: TimeInForce::Day,
+                    operator_flatten: false,
+                })
+                .await?;
+            closed.push(format!(
+                "{} {} {} ({})",
+                leg.side.opposite().as_str(),
+                leg.filled_quantity,
+                leg.symbol,
+                outcome.outcome
+            ));
+        }
+        let why = if failed_leg {
+            "a leg failed"
+        } else {
+            "the legs did not both fill by the deadline"
+        };
+        let note = if closed.is_empty() {
+            format!("orphaned: {why}; nothing had filled")
+        } else {
+            format!("orphaned: {why}; closed {}", closed.join(", "))
+        };
+        let status = if closed.is_empty() {
+            "failed"
+        } else {
+            "flattened"
+        };
+        self.store
+            .update_pair_trade(&trade.id, status, Some(&note), Some(self.clock.now()))
+            .await?;
+        self.store
+            .insert_alert(
+                self.clock.now(),
+                "orders",
+                "warning",
+                &format!("pair trade {} {}: {note}", trade.id, trade.pair),
+                &serde_json::json!({ "pair_trade_id": trade.id, "pair": trade.pair }),
+            )
+            .await?;
+        tracing::warn!(pair_trade = %trade.id, %note, "pair trade orphan handled");
+        Ok(())
+    }
+}
