@@ -234,6 +234,7 @@ fn read_meta(
         META_BUDGET,
         None,
         None,
+        None,
     )
     // However `meta()` fails, the script is refused for its metadata, not for a run.
     .map_err(|failure| ScriptError {

@@ -26,6 +26,7 @@ pub fn invoke(
     budget: Duration,
     cancel: Option<Arc<AtomicBool>>,
     flow: Option<FlowContext>,
+    trading: Option<Arc<crate::trading::Desk>>,
 ) -> Result<(Dynamic, Vec<LogLine>), ScriptError> {
     let invocation = Arc::new(Invocation {
         script: name.to_owned(),
@@ -33,6 +34,7 @@ pub fn invoke(
         host,
         logs: Mutex::new(Vec::new()),
         flow,
+        trading,
     });
     let result = host::with_invocation(invocation.clone(), || {
         with_deadline(budget, cancel, || {

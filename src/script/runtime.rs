@@ -56,6 +56,8 @@ pub struct CallOptions {
 pub struct ScriptRuntime {
     /// The orchestrator behind `flow::…`, installed once when the daemon starts it.
     flows: std::sync::OnceLock<Arc<dyn super::host::FlowHost>>,
+    /// The order desk behind `orders`, `broker` and `risk`, installed once when trading starts.
+    desk: std::sync::OnceLock<Arc<crate::trading::Desk>>,
     registry: Registry,
     host: Host,
     limits: Limits,
@@ -73,6 +75,7 @@ impl ScriptRuntime {
         let registry = Registry::new(engine, folders, host.store.clone(), host.clock.clone());
         Ok(Arc::new(Self {
             flows: std::sync::OnceLock::new(),
+            desk: std::sync::OnceLock::new(),
             registry,
             host,
             limits,
@@ -82,6 +85,16 @@ impl ScriptRuntime {
     /// Installs the orchestrator that `flow::run` and friends reach (once).
     pub fn set_flow_host(&self, flows: Arc<dyn super::host::FlowHost>) {
         let _ = self.flows.set(flows);
+    }
+
+    /// Installs the order desk that `orders`, `broker` and `risk` reach (once).
+    pub fn set_desk(&self, desk: Arc<crate::trading::Desk>) {
+        let _ = self.desk.set(desk);
+    }
+
+    /// The order desk, once installed.
+    pub fn desk(&self) -> Option<&Arc<crate::trading::Desk>> {
+        self.desk.get()
     }
 
     /// The registry.
@@ -132,6 +145,7 @@ impl ScriptRuntime {
             run_id: options.run_id,
             host: flows.clone(),
         });
+        let trading = self.desk.get().cloned();
         let function = function.to_owned();
         let label = script.path.display().to_string();
         let task = tokio::task::spawn_blocking(move || {
@@ -150,6 +164,7 @@ impl ScriptRuntime {
                 budget,
                 cancel,
                 flow,
+                trading,
             )?;
             let result = to_json(&value)
                 .map_err(|message| ScriptError::new(&label, ErrorKind::Runtime, message))?;

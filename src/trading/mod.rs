@@ -12,6 +12,7 @@ pub mod limits_file;
 mod manage;
 mod portfolio;
 mod reconcile;
+mod sizing;
 mod submit;
 
 use std::path::PathBuf;
@@ -26,10 +27,11 @@ use crate::market::calendar::UsEquityCalendar;
 use crate::risk::{RiskEngine, RiskLimits, RiskState};
 use crate::store::Store;
 
-pub use control::RiskStatus;
+pub use control::{HaltReport, RiskStatus};
 pub use manage::SyncSummary;
 pub use portfolio::PortfolioSummary;
 pub use reconcile::ReconciliationReport;
+pub use sizing::{KellySize, Preview, Usage, price_from_f64};
 pub use submit::{LegRequest, PairOutcome, TradeOutcome, TradeRequest};
 
 /// Why a desk operation failed (a refusal by risk is not a failure: it is an outcome).

@@ -174,7 +174,7 @@ impl Desk {
         // A dry run of both legs first: the pair opens whole or not at all. A clipped leg would
         // break the hedge, so it counts as a refusal of the pair.
         for request in &requests {
-            let (decision, approved) = self.preview(request).await?;
+            let (decision, approved) = self.preview_decision(request).await?;
             if approved != Some(request.quantity) {
                 let now = self.clock.now();
                 let id = self
@@ -258,7 +258,10 @@ impl Desk {
     }
 
     /// Like [`Desk::decide`] but on a copy of the engine: nothing is taken or changed.
-    async fn preview(&self, request: &TradeRequest) -> Result<(Decision, Option<Quantity>)> {
+    pub(super) async fn preview_decision(
+        &self,
+        request: &TradeRequest,
+    ) -> Result<(Decision, Option<Quantity>)> {
         if let Some(refusal) = self.blocked(request).await? {
             return Ok((refusal, None));
         }
@@ -443,7 +446,7 @@ fn approved_quantity(request: &TradeRequest, decision: &Decision) -> Option<Quan
     }
 }
 
-fn describe(decision: &Decision) -> (&'static str, Option<String>, Option<String>) {
+pub(super) fn describe(decision: &Decision) -> (&'static str, Option<String>, Option<String>) {
     match &decision.outcome {
         Outcome::Accepted => ("accepted", None, None),
         Outcome::Clipped { rule, reason, .. } => {

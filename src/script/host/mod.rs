@@ -5,11 +5,14 @@
 //! runtime handle's `block_on`), never on an async worker. The call being served is found through
 //! a thread-local [`Invocation`], set by the runtime for the duration of one call.
 
+pub mod broker;
 pub mod data;
 pub mod db;
 pub mod flow;
 pub mod log;
 pub mod ops;
+pub mod orders;
+pub mod risk;
 pub mod series;
 pub mod state;
 pub mod ta;
@@ -46,6 +49,8 @@ pub struct Invocation {
     pub logs: Mutex<Vec<log::LogLine>>,
     /// The flow run this call serves and the orchestrator behind `flow::run` and `flow::emit`.
     pub flow: Option<FlowContext>,
+    /// The order desk behind `orders`, `broker` and `risk`, when the host trades.
+    pub trading: Option<Arc<crate::trading::Desk>>,
 }
 
 /// What `flow::…` functions reach: the orchestrator, and the run being served.
@@ -130,6 +135,15 @@ pub fn host() -> Result<(Arc<Invocation>, Host), Box<EvalAltResult>> {
     Ok((invocation, host))
 }
 
+/// The order desk of the current call, or a script error saying why there is none.
+pub fn desk() -> Result<(Arc<Invocation>, Host, Arc<crate::trading::Desk>), Box<EvalAltResult>> {
+    let (invocation, host) = host()?;
+    let desk = invocation.trading.clone().ok_or_else(|| {
+        error("trading is not available here: the daemon, a backtest or `tradehost flow run` provides the broker")
+    })?;
+    Ok((invocation, host, desk))
+}
+
 /// Runs a future to completion from the script's blocking thread.
 pub fn block_on<F: Future>(host: &Host, future: F) -> F::Output {
     host.runtime.block_on(future)
@@ -168,4 +182,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_static_module("log", log::module().into());
     engine.register_static_module("flow", flow::module().into());
     engine.register_static_module("ops", ops::module().into());
+    engine.register_static_module("orders", orders::module().into());
+    engine.register_static_module("broker", broker::module().into());
+    engine.register_static_module("risk", risk::module().into());
 }
