@@ -172,11 +172,11 @@ pub fn module() -> Module {
             })
         },
     );
-    module.set_native_fn("sync", |context: NativeCallContext| {
+    module.set_native_fn("manage", |context: NativeCallContext| {
         located(&context, || {
             let (_, host, desk) = desk()?;
             let summary = block_on(&host, desk.sync_orders())
-                .map_err(|failure| error(format!("orders::sync: {failure}")))?;
+                .map_err(|failure| error(format!("orders::manage: {failure}")))?;
             to_script(&summary)
         })
     });
