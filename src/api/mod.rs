@@ -1,11 +1,12 @@
 //! The HTTP API: the only module that knows axum. Routes live under `/api/v1`.
 
 mod health;
+mod trading;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
@@ -21,6 +22,7 @@ struct Inner {
     store: Store,
     clock: Clock,
     started_at: DateTime<Utc>,
+    desk: Option<Arc<crate::trading::Desk>>,
 }
 
 impl ApiState {
@@ -32,6 +34,19 @@ impl ApiState {
                 store,
                 clock,
                 started_at,
+                desk: None,
+            }),
+        }
+    }
+
+    /// Wraps the daemon's shared parts, with the order desk.
+    pub fn with_desk(store: Store, clock: Clock, desk: Arc<crate::trading::Desk>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                started_at: Utc::now(),
+                desk: Some(desk),
             }),
         }
     }
@@ -41,5 +56,11 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health::health))
+        .route("/api/v1/risk", get(trading::status))
+        .route("/api/v1/risk/halt", post(trading::halt))
+        .route("/api/v1/risk/resume", post(trading::resume))
+        .route("/api/v1/risk/decisions", get(trading::decisions))
+        .route("/api/v1/orders", get(trading::orders))
+        .route("/api/v1/positions", get(trading::positions))
         .with_state(state)
 }

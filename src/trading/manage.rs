@@ -139,7 +139,7 @@ impl Desk {
 
     /// Stores the broker's executions since `since` (once each), attributed to their orders, and
     /// feeds closed trades' P&L to the engine's losing-streak rule.
-    async fn store_executions(&self, since: DateTime<Utc>) -> Result<usize> {
+    pub(super) async fn store_executions(&self, since: DateTime<Utc>) -> Result<usize> {
         let executions = self.broker.executions_since(since).await?;
         let mut stored = 0;
         for execution in executions {

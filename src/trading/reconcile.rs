@@ -42,8 +42,15 @@ fn policy_name(policy: MismatchPolicy) -> &'static str {
     }
 }
 
+/// The broker order id of the adjustment fills reconciliation books: they move the local
+/// position to the broker's, and no cash (the broker's cash already moved, or never will).
+const ADJUSTMENT: &str = "reconciliation";
+
 /// Cash a fill moves: a buy pays its notional, a sell receives it; both pay commission.
 fn cash_flow(fill: &FillRecord) -> Decimal {
+    if fill.broker_order_id == ADJUSTMENT {
+        return Decimal::ZERO;
+    }
     let notional = fill.quantity.value() * fill.price.value();
     -fill.side.sign() * notional - fill.commission.value()
 }
@@ -64,13 +71,20 @@ impl Desk {
         // Executions the broker reported but we have not stored would read as mismatches.
         self.sync_orders().await?;
         let now = self.clock.now();
+        // Orders first, with their policies applied at once: adopting an unknown order brings
+        // its executions in, which explains the position and the cash it moved.
         let mut mismatches = Vec::new();
         let orders = self.reconcile_orders(now, &mut mismatches).await?;
-        let positions = self.reconcile_positions(&mut mismatches).await?;
-        let cash = self.reconcile_cash(&mut mismatches).await?;
         for mismatch in &mut mismatches {
             self.apply_policy(mismatch).await?;
         }
+        let mut book = Vec::new();
+        let positions = self.reconcile_positions(&mut book).await?;
+        let cash = self.reconcile_cash(&mut book).await?;
+        for mismatch in &mut book {
+            self.apply_policy(mismatch).await?;
+        }
+        mismatches.extend(book);
         let diff = json!({ "orders": orders, "positions": positions, "cash": cash, "time": now });
         let id = self
             .store
@@ -315,6 +329,11 @@ impl Desk {
             ("adopt", "missing_order") => self.adopt_missing_order(mismatch).await?,
             ("adopt", _) => "broker's figure taken as the new baseline".to_owned(),
             ("flatten", "position") => self.flatten_symbol(mismatch).await?,
+            ("flatten", "unknown_order") => {
+                let adopted = self.adopt_unknown_order(mismatch).await?;
+                let closed = self.flatten_symbol(mismatch).await?;
+                format!("{adopted}; {closed}")
+            }
             ("flatten", _) => "blocked; nothing to flatten for this kind".to_owned(),
             (other, _) => format!("unknown policy {other}; blocked"),
         };
@@ -327,18 +346,25 @@ impl Desk {
         let Some(symbol) = mismatch.symbol.as_deref() else {
             return Ok("nothing to adopt".to_owned());
         };
-        let local: Decimal = mismatch
-            .local_value
-            .as_deref()
-            .and_then(|text| text.parse().ok())
-            .unwrap_or_default();
-        let broker: Decimal = mismatch
-            .broker_value
-            .as_deref()
-            .and_then(|text| text.parse().ok())
+        // The book as it is now: adopting orders may already have brought it in line.
+        let local: Decimal = self
+            .store
+            .fills_since(DateTime::<Utc>::UNIX_EPOCH)
+            .await?
+            .iter()
+            .filter(|fill| fill.symbol.as_str() == symbol)
+            .map(|fill| fill.side.sign() * fill.quantity.value())
+            .sum();
+        let positions = self.broker.positions().await?;
+        let broker: Decimal = positions
+            .iter()
+            .find(|position| position.symbol.as_str() == symbol)
+            .map(|position| position.quantity)
             .unwrap_or_default();
         let difference = broker - local;
-        let positions = self.broker.positions().await?;
+        if difference.is_zero() {
+            return Ok("the book already matches the broker's".to_owned());
+        }
         let price = positions
             .iter()
             .find(|position| position.symbol.as_str() == symbol)
@@ -370,7 +396,7 @@ impl Desk {
             .insert_fill(&FillRecord {
                 execution_id: format!("adjustment-{}-{symbol}", now.timestamp_millis()),
                 client_order_id: None,
-                broker_order_id: "reconciliation".to_owned(),
+                broker_order_id: ADJUSTMENT.to_owned(),
                 strategy: Some("reconciliation".to_owned()),
                 symbol: symbol
                     .parse()
@@ -427,7 +453,15 @@ impl Desk {
                 })
                 .await?;
             adopted += 1;
+            if mismatch.policy == "flatten" && order.status.is_open() {
+                if let Err(error) = self.broker.cancel(&order.broker_order_id).await {
+                    tracing::warn!(%error, "could not cancel an order placed outside the host");
+                }
+            }
         }
+        // Its executions, now attributable, make the local book match what it did.
+        self.store_executions(now - chrono::Duration::days(7))
+            .await?;
         Ok(format!(
             "adopted {adopted} order(s) into the outbox; blocked until the next reconciliation confirms"
         ))
