@@ -75,6 +75,38 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
     let token = shutdown.clone();
     tasks.push(("script watcher", tokio::spawn(watcher.run(token))));
 
+    let trading = crate::trading::runner::open(settings, &store, &clock).await?;
+    let desk = trading.desk.clone();
+    scripts.set_desk(desk.clone());
+    // Before anything trades: intents a crash left unconfirmed become exactly one order each.
+    match desk.recover().await {
+        Ok(summary) => tracing::info!(
+            recovered = summary.recovered,
+            resent = summary.resent,
+            unresolved = summary.errors.len(),
+            broker = desk.broker().name(),
+            "order desk ready"
+        ),
+        Err(error) => tracing::error!(%error, "recovering the outbox failed; manage_orders will retry"),
+    }
+    if let Some(paper) = trading.paper.clone() {
+        let (store, clock, token) = (store.clone(), clock.clone(), shutdown.clone());
+        tasks.push((
+            "paper broker",
+            tokio::spawn(crate::trading::runner::drive_paper(paper, store, clock, token)),
+        ));
+    }
+    {
+        let (desk, file, token) = (desk.clone(), trading.risk_file.clone(), shutdown.clone());
+        tasks.push((
+            "risk limits watch",
+            tokio::spawn(async move {
+                crate::trading::runner::watch_limits(desk, file, token).await;
+                Ok(())
+            }),
+        ));
+    }
+
     let orchestrator = Orchestrator::new(
         store.clone(),
         clock.clone(),
@@ -94,7 +126,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
         .await
         .with_context(|| format!("listening on {}", config.server.bind))?;
     let address = listener.local_addr().context("reading the bound address")?;
-    let app = router(ApiState::new(store.clone(), clock.clone()));
+    let app = router(ApiState::with_desk(store.clone(), clock.clone(), desk));
     let token = shutdown.clone();
     tasks.push((
         "api",

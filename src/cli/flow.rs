@@ -111,6 +111,8 @@ async fn orchestrator(settings: &Settings) -> anyhow::Result<(Store, Arc<Orchest
     let mut orchestrator_settings = crate::app::orchestrator_settings(settings);
     orchestrator_settings.market_fetch = Some(crate::app::market_fetch(settings, &store, &clock));
     orchestrator_settings.max_parallel_runs = 1;
+    let trading = crate::trading::runner::open(settings, &store, &clock).await?;
+    runtime.set_desk(trading.desk);
     let orchestrator = Orchestrator::new(store.clone(), clock, runtime, orchestrator_settings);
     orchestrator.sync_deployments().await?;
     Ok((store, orchestrator))
@@ -306,7 +308,7 @@ async fn open(settings: &Settings) -> anyhow::Result<Store> {
         .with_context(|| format!("opening the database at {}", settings.database))
 }
 
-async fn daemon_is_running(settings: &Settings) -> bool {
+pub(super) async fn daemon_is_running(settings: &Settings) -> bool {
     let address = settings.config.server.bind;
     tokio::time::timeout(
         std::time::Duration::from_millis(300),

@@ -3,6 +3,7 @@
 
 mod flow;
 mod ingest;
+mod risk;
 mod script;
 
 use std::net::SocketAddr;
@@ -75,6 +76,9 @@ enum Command {
     /// Deployments: the schedules of flows.
     #[command(subcommand)]
     Deployment(flow::DeploymentCommand),
+    /// The risk engine: status and the kill switch.
+    #[command(subcommand)]
+    Risk(risk::RiskCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +199,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Command::Flow(command) => flow::flow(&settings, &command).await,
             Command::Deployment(command) => flow::deployment(&settings, &command).await,
+            Command::Risk(command) => risk::risk(&settings, &command).await,
         }
     })
 }

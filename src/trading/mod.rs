@@ -12,6 +12,7 @@ pub mod limits_file;
 mod manage;
 mod portfolio;
 mod reconcile;
+pub mod runner;
 mod sizing;
 mod submit;
 
