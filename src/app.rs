@@ -87,13 +87,17 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
             broker = desk.broker().name(),
             "order desk ready"
         ),
-        Err(error) => tracing::error!(%error, "recovering the outbox failed; manage_orders will retry"),
+        Err(error) => {
+            tracing::error!(%error, "recovering the outbox failed; manage_orders will retry")
+        }
     }
     if let Some(paper) = trading.paper.clone() {
         let (store, clock, token) = (store.clone(), clock.clone(), shutdown.clone());
         tasks.push((
             "paper broker",
-            tokio::spawn(crate::trading::runner::drive_paper(paper, store, clock, token)),
+            tokio::spawn(crate::trading::runner::drive_paper(
+                paper, store, clock, token,
+            )),
         ));
     }
     {

@@ -71,7 +71,10 @@ pub async fn risk(settings: &Settings, command: &RiskCommand) -> anyhow::Result<
         };
         let response = request.send().await.context("asking the daemon")?;
         let status = response.status();
-        let body: serde_json::Value = response.json().await.context("reading the daemon's answer")?;
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .context("reading the daemon's answer")?;
         if !status.is_success() {
             anyhow::bail!(
                 "{}",
@@ -99,9 +102,9 @@ pub async fn risk(settings: &Settings, command: &RiskCommand) -> anyhow::Result<
             )
             .await?,
         )?,
-        RiskCommand::Resume(arguments) => serde_json::to_value(
-            desk.resume(&operator(arguments.operator.as_ref())).await?,
-        )?,
+        RiskCommand::Resume(arguments) => {
+            serde_json::to_value(desk.resume(&operator(arguments.operator.as_ref())).await?)?
+        }
     };
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(ExitCode::SUCCESS)

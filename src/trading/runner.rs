@@ -53,9 +53,7 @@ pub async fn open(settings: &Settings, store: &Store, clock: &Clock) -> anyhow::
             (paper.clone(), Some(paper))
         }
         BrokerKind::Alpaca => (
-            Arc::new(
-                AlpacaBroker::from_env(&config.broker.alpaca).context("configuring Alpaca")?,
-            ),
+            Arc::new(AlpacaBroker::from_env(&config.broker.alpaca).context("configuring Alpaca")?),
             None,
         ),
     };
