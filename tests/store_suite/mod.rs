@@ -9,6 +9,9 @@ use tradehost::store::{
     AuditEntry, BarQuery, LoadRunStatus, LoadRunSummary, QualityIssue, Severity, Store,
 };
 
+mod trading;
+pub use trading::*;
+
 /// Generates one `#[tokio::test]` per suite function, each on a fresh database from `$open`.
 #[macro_export]
 macro_rules! store_suite {
@@ -24,6 +27,11 @@ macro_rules! store_suite {
             load_runs_record_their_counts,
             quality_issues_are_kept_per_run,
             audit_entries_keep_their_details,
+            the_outbox_keeps_intents_and_their_progress,
+            fills_are_stored_once,
+            risk_decisions_state_events_and_alerts,
+            positions_and_equity_snapshots,
+            pair_trades_and_reconciliation_mismatches,
         );
     };
     (@tests $open:path, $($name:ident),+ $(,)?) => {
