@@ -11,6 +11,7 @@ mod bars;
 mod flows;
 mod indicators;
 mod load_runs;
+mod paper;
 mod quality;
 mod query;
 mod runs;
@@ -29,6 +30,7 @@ pub use backup::restore;
 pub use bars::{BarInsert, BarQuery};
 pub use flows::{EventRecord, TaskRunRecord};
 pub use load_runs::{LoadRun, LoadRunStatus, LoadRunSummary};
+pub use paper::{PaperAccountRecord, PaperExecutionRecord, PaperOrderRecord};
 pub use quality::{QualityIssue, Severity};
 pub use query::{MAX_QUERY_ROWS, QueryError};
 pub use runs::{
