@@ -171,15 +171,18 @@ fn order_type_columns(order_type: OrderType) -> (&'static str, Option<String>, O
         OrderType::Market => ("market", None, None),
         OrderType::Limit { limit } => ("limit", Some(limit.to_string()), None),
         OrderType::Stop { stop } => ("stop", None, Some(stop.to_string())),
-        OrderType::StopLimit { stop, limit } => {
-            ("stop_limit", Some(limit.to_string()), Some(stop.to_string()))
-        }
+        OrderType::StopLimit { stop, limit } => (
+            "stop_limit",
+            Some(limit.to_string()),
+            Some(stop.to_string()),
+        ),
     }
 }
 
 fn parse_order_type(name: &str, limit: Option<&str>, stop: Option<&str>) -> Result<OrderType> {
     let price = |column, text: Option<&str>| -> Result<Price> {
-        let text = text.ok_or_else(|| corrupt(ORDERS, column, format!("missing for a {name} order")))?;
+        let text =
+            text.ok_or_else(|| corrupt(ORDERS, column, format!("missing for a {name} order")))?;
         parse_column(ORDERS, column, text)
     };
     Ok(match name {
