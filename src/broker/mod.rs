@@ -226,8 +226,11 @@ pub trait Broker: Send + Sync {
     /// The market's hours now.
     async fn clock(&self) -> Result<MarketClock, BrokerError>;
     /// Trading days between two dates, inclusive.
-    async fn calendar(&self, from: NaiveDate, to: NaiveDate)
-    -> Result<Vec<CalendarDay>, BrokerError>;
+    async fn calendar(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<CalendarDay>, BrokerError>;
     /// The account's money.
     async fn account(&self) -> Result<Account, BrokerError>;
     /// Open positions.
