@@ -114,11 +114,11 @@ impl AlpacaBroker {
         client_order_id: &ClientOrderId,
         in_doubt: &AtomicBool,
     ) -> Result<BrokerOrder, BrokerError> {
-        if in_doubt.load(Ordering::SeqCst) {
-            if let Some(existing) = self.find_by_client_id(client_order_id).await? {
-                tracing::info!(client_order_id = %client_order_id, "found the order an unanswered submission created");
-                return Ok(existing);
-            }
+        if in_doubt.load(Ordering::SeqCst)
+            && let Some(existing) = self.find_by_client_id(client_order_id).await?
+        {
+            tracing::info!(client_order_id = %client_order_id, "found the order an unanswered submission created");
+            return Ok(existing);
         }
         // Until Alpaca answers, the order may exist: a timeout or a dropped connection leaves the
         // flag set, so the next attempt looks before it sends.
@@ -347,10 +347,10 @@ impl Broker for AlpacaBroker {
                 .read::<account_activities::Get>("list fills", &request)
                 .await?;
             for activity in &page {
-                if let account_activities::Activity::Trade(fill) = activity {
-                    if fill.transaction_time >= after {
-                        executions.push(convert::execution(fill)?);
-                    }
+                if let account_activities::Activity::Trade(fill) = activity
+                    && fill.transaction_time >= after
+                {
+                    executions.push(convert::execution(fill)?);
                 }
             }
             let last_id = page.last().map(|activity| match activity {
