@@ -12,8 +12,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiState, router};
+use crate::broker::alpaca::MarketData;
 use crate::clock::Clock;
-use crate::config::{ClockKind, Settings};
+use crate::config::{ClockKind, ProviderKind, Settings};
+use crate::domain::Symbol;
 use crate::ingest::feed::Feed;
 use crate::market::simulated::SimulatedConfig;
 use crate::orchestrator::{Orchestrator, OrchestratorSettings};
@@ -48,6 +50,14 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
     let mut tasks = Vec::new();
     let clock = match config.clock.mode {
         ClockKind::Real => Clock::real(),
+        ClockKind::Simulated if config.market.provider == ProviderKind::Alpaca => {
+            // Simulated time over a real provider: no simulated feed, whose bars would collide
+            // with Alpaca's under the same symbols.
+            let clock = Clock::manual(config.clock.start);
+            clock.set_speed(config.clock.speed);
+            tracing::info!(now = %clock.now(), speed = config.clock.speed, "simulated clock started (alpaca market data)");
+            clock
+        }
         ClockKind::Simulated => {
             // The clock stays paused until the feed knows where the stored history ends, so a
             // restart continues from there rather than from the configured start.
@@ -166,6 +176,17 @@ pub fn market_fetch(
     store: &Store,
     clock: &Clock,
 ) -> crate::orchestrator::MarketFetch {
+    match settings.config.market.provider {
+        ProviderKind::Simulated => simulated_fetch(settings, store, clock),
+        ProviderKind::Alpaca => alpaca_fetch(settings, store, clock),
+    }
+}
+
+fn simulated_fetch(
+    settings: &Settings,
+    store: &Store,
+    clock: &Clock,
+) -> crate::orchestrator::MarketFetch {
     let (store, clock) = (store.clone(), clock.clone());
     let (seed, start) = (settings.config.market.seed, settings.config.clock.start);
     Arc::new(move || {
@@ -176,6 +197,40 @@ pub fn market_fetch(
                 ..SimulatedConfig::default()
             };
             crate::ingest::feed::fetch_simulated(&store, &clock, config, start)
+                .await
+                .map_err(|error| format!("{error:#}"))
+        })
+    })
+}
+
+/// Alpaca's fetch. The client is built once; if the keys or URL are wrong, every fetch fails with
+/// that message (the daemon still starts: the paper broker and the stored data need no Alpaca).
+fn alpaca_fetch(
+    settings: &Settings,
+    store: &Store,
+    clock: &Clock,
+) -> crate::orchestrator::MarketFetch {
+    let (store, clock) = (store.clone(), clock.clone());
+    let start = settings.config.clock.start;
+    let symbols: Result<Vec<Symbol>, String> = settings
+        .config
+        .market
+        .symbols
+        .iter()
+        .map(|symbol| Symbol::parse(symbol).map_err(|error| format!("market.symbols: {error}")))
+        .collect();
+    let client = MarketData::from_env(&settings.config.broker.alpaca)
+        .map(Arc::new)
+        .map_err(|error| format!("alpaca market data: {error}"));
+    if let Err(error) = &client {
+        tracing::warn!(%error, "market.provider is alpaca but its client cannot be built");
+    }
+    let prepared = client.and_then(|client| symbols.map(|symbols| (client, Arc::new(symbols))));
+    Arc::new(move || {
+        let (store, clock, prepared) = (store.clone(), clock.clone(), prepared.clone());
+        Box::pin(async move {
+            let (client, symbols) = prepared?;
+            crate::ingest::alpaca::fetch_alpaca(&store, &clock, &client, &symbols, start)
                 .await
                 .map_err(|error| format!("{error:#}"))
         })

@@ -281,6 +281,8 @@ pub struct MarketConfig {
     pub provider: ProviderKind,
     /// The simulated market's seed.
     pub seed: u64,
+    /// The symbols a real provider (Alpaca) fetches bars for.
+    pub symbols: Vec<String>,
 }
 
 /// Log output format.
@@ -545,6 +547,11 @@ fn validate(
             "log.level",
             format!("`{}` is not a log filter: {error}", config.log.level),
         ));
+    }
+    for symbol in &config.market.symbols {
+        if let Err(error) = crate::domain::Symbol::parse(symbol) {
+            return Err(invalid("market.symbols", format!("`{symbol}`: {error}")));
+        }
     }
     let database = resolve_database(&config.database.url, &root)
         .map_err(|message| invalid("database.url", message))?;

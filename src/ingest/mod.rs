@@ -2,5 +2,6 @@
 //! time passes. Providers (in `market`) parse and validate; this module records load runs,
 //! data-quality issues and the bars themselves.
 
+pub mod alpaca;
 pub mod csv;
 pub mod feed;

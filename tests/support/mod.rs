@@ -1,10 +1,11 @@
 //! Test support: fresh databases on SQLite (a file in a temporary folder) and PostgreSQL (a new
 //! database per test on the server named by TEST_DATABASE_URL, dropped afterwards), and script
-//! projects served by the real runtime (`scripts`).
+//! projects served by the real runtime (`scripts`), and a fake Alpaca (`fake_alpaca`).
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 pub mod daemon;
+pub mod fake_alpaca;
 pub mod scripts;
 
 use std::sync::atomic::{AtomicU32, Ordering};
