@@ -78,6 +78,8 @@ impl Desk {
         for mismatch in &mut mismatches {
             self.apply_policy(mismatch).await?;
         }
+        // What those policies sent (a flatten) may have filled already.
+        self.sync_orders().await?;
         let mut book = Vec::new();
         let positions = self.reconcile_positions(&mut book).await?;
         let cash = self.reconcile_cash(&mut book).await?;
@@ -255,48 +257,58 @@ impl Desk {
         Ok(serde_json::Value::Array(rows))
     }
 
-    /// Cash: the broker's cash at the last reconciliation plus the stored fills' flows since.
-    /// The first reconciliation only sets the baseline.
+    /// Cash: the host's ledger is an offset plus the cash flows of every stored execution. The
+    /// first reconciliation sets the offset from the broker's cash; later ones expect
+    /// `offset + flows` and report any difference beyond the tolerance. Adopting a cash
+    /// difference moves the offset to the broker's figure.
     async fn reconcile_cash(
         &self,
         mismatches: &mut Vec<MismatchRecord>,
     ) -> Result<serde_json::Value> {
         let account = self.broker.account().await?;
-        let now = self.clock.now();
-        let previous = self.store.last_reconciliation().await?;
-        let baseline = previous.as_ref().and_then(|(_, diff)| {
-            let cash = diff.get("cash")?;
-            let broker: Decimal = cash.get("broker")?.as_str()?.parse().ok()?;
-            let at: DateTime<Utc> = serde_json::from_value(diff.get("time")?.clone()).ok()?;
-            Some((broker, at))
-        });
-        let Some((cash_then, then)) = baseline else {
-            return Ok(json!({ "broker": account.cash.value().to_string(), "expected": null }));
-        };
         let flows: Decimal = self
             .store
-            .fills_since(then + chrono::Duration::milliseconds(1))
+            .fills_since(DateTime::<Utc>::UNIX_EPOCH)
             .await?
             .iter()
-            .filter(|fill| fill.time <= now)
             .map(cash_flow)
             .sum();
-        let expected = cash_then + flows;
-        let difference = (account.cash.value() - expected).abs();
-        if difference > self.config.reconciliation.cash_tolerance {
+        let broker_cash = account.cash.value();
+        let previous = self.store.last_reconciliation().await?;
+        let offset = previous.as_ref().and_then(|(_, diff)| {
+            diff.get("cash")?
+                .get("offset")?
+                .as_str()?
+                .parse::<Decimal>()
+                .ok()
+        });
+        let Some(offset) = offset else {
+            return Ok(
+                json!({ "broker": broker_cash.to_string(), "offset": (broker_cash - flows).to_string() }),
+            );
+        };
+        let expected = offset + flows;
+        let difference = broker_cash - expected;
+        let mut next_offset = offset;
+        if difference.abs() > self.config.reconciliation.cash_tolerance {
+            let policy = self.config.reconciliation.cash_policy;
             let mut record = mismatch(
                 None,
                 "cash",
                 Some(Money::new(expected).to_string()),
                 Some(account.cash.to_string()),
             );
-            record.policy = policy_name(self.config.reconciliation.cash_policy).to_owned();
+            record.policy = policy_name(policy).to_owned();
             mismatches.push(record);
+            if policy == MismatchPolicy::Adopt {
+                next_offset = broker_cash - flows;
+            }
         }
         Ok(json!({
-            "broker": account.cash.value().to_string(),
+            "broker": broker_cash.to_string(),
             "expected": expected.to_string(),
-            "difference": (account.cash.value() - expected).to_string(),
+            "difference": difference.to_string(),
+            "offset": next_offset.to_string(),
         }))
     }
 
