@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 /// The defaults shipped in the binary.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
 
-/// Environment variables read by the loader itself rather than as configuration keys.
-const LOADER_VARIABLES: [&str; 4] = ["env", "root", "config_dir", "shared_data"];
+/// Environment variables read by the loader itself (or, `failpoint`, by the crash tests' hook in
+/// `trading`) rather than as configuration keys.
+const LOADER_VARIABLES: [&str; 5] = ["env", "root", "config_dir", "shared_data", "failpoint"];
 
 /// Everything that can go wrong while loading configuration, with the place to fix it.
 #[derive(Debug, thiserror::Error)]
