@@ -156,3 +156,91 @@ async fn killed_after_writing_the_intent_the_restart_sends_it_exactly_once() {
 async fn killed_before_the_acknowledgement_the_restart_adopts_the_broker_order() {
     crash_at("after_submit", true).await;
 }
+
+/// Against the fake Alpaca: the broker records the order, then the daemon is killed while the
+/// reply is held. The restart finds the order by its client order id and never sends it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_alpaca_holds_the_reply_the_restart_finds_the_order_and_sends_nothing() {
+    use support::fake_alpaca::{FakeAlpaca, Fault};
+    let fake = FakeAlpaca::start().await;
+    fake.fail(
+        "POST",
+        "/v2/orders",
+        1,
+        Fault::HoldAfterCreate(Duration::from_secs(120)),
+    );
+    let project = project();
+    let root: &Path = project.path();
+    let mut environment: Vec<(String, String)> = fake.environment();
+    environment.push(("TRADEHOST_BROKER__KIND".into(), "alpaca".into()));
+    environment.push((ENVIRONMENT_START.0.into(), ENVIRONMENT_START.1.into()));
+    let pairs: Vec<(&str, &str)> = environment
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+
+    let daemon = start_with(root, 60, &pairs);
+    let store = open_store(root).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let intent = loop {
+        let rows = store.recent_orders(10).await.expect("orders");
+        if let Some(row) = rows.first()
+            && fake.orders_with_client_id(row.client_order_id.as_str()) == 1
+        {
+            break row.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no order reached the fake within 90 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    daemon.kill();
+    let row = store
+        .order(&intent.client_order_id)
+        .await
+        .expect("read")
+        .expect("intent");
+    assert_eq!(
+        row.status,
+        OrderStatus::PendingNew,
+        "the reply never arrived"
+    );
+    assert_eq!(fake.requests_to("POST", "/v2/orders").len(), 1);
+
+    let daemon = start_with(root, 60, &pairs);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let row = store
+            .order(&intent.client_order_id)
+            .await
+            .expect("read")
+            .expect("intent");
+        if row.broker_order_id.is_some() {
+            assert_ne!(row.status, OrderStatus::PendingNew);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restart did not adopt the order"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    daemon.interrupt();
+    assert_eq!(
+        fake.orders_with_client_id(intent.client_order_id.as_str()),
+        1
+    );
+    assert_eq!(
+        fake.requests_to("POST", "/v2/orders").len(),
+        1,
+        "the order was never sent a second time"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|request| request.path.contains("by_client_order_id")),
+        "the restart asked by client order id"
+    );
+}

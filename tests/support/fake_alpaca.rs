@@ -101,6 +101,11 @@ impl FakeAlpaca {
         self.with_state(|state| state.schedule(method, path, times, fault));
     }
 
+    /// Drops every scheduled fault.
+    pub fn clear_faults(&self) {
+        self.with_state(state::State::clear_faults);
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.with_state(|state| state.log.clone())

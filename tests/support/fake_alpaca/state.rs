@@ -306,6 +306,11 @@ impl State {
         });
     }
 
+    /// Drops every scheduled fault: the broker is healthy again.
+    pub fn clear_faults(&mut self) {
+        self.rules.clear();
+    }
+
     /// The fault for this request, if one is scheduled (using up one of its matches).
     pub fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
         let rule = self.rules.iter_mut().find(|rule| {
