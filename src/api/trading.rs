@@ -16,12 +16,12 @@ pub(super) fn failure(status: StatusCode, message: impl Into<String>) -> Respons
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn desk(state: &ApiState) -> Result<&std::sync::Arc<Desk>, Response> {
+fn desk(state: &ApiState) -> Result<&std::sync::Arc<Desk>, Box<Response>> {
     state.inner.desk.as_ref().ok_or_else(|| {
-        failure(
+        Box::new(failure(
             StatusCode::SERVICE_UNAVAILABLE,
             "trading is not running in this daemon",
-        )
+        ))
     })
 }
 
@@ -47,7 +47,7 @@ fn desk_failure(error: &crate::trading::DeskError) -> Response {
 pub async fn status(State(state): State<ApiState>) -> Response {
     let desk = match desk(&state) {
         Ok(desk) => desk,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match desk.status().await {
         Ok(status) => Json(status).into_response(),
@@ -72,7 +72,7 @@ pub struct HaltRequest {
 pub async fn halt(State(state): State<ApiState>, Json(request): Json<HaltRequest>) -> Response {
     let desk = match desk(&state) {
         Ok(desk) => desk,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if request.operator.trim().is_empty() || request.reason.trim().is_empty() {
         return failure(
@@ -101,7 +101,7 @@ pub struct ResumeRequest {
 pub async fn resume(State(state): State<ApiState>, Json(request): Json<ResumeRequest>) -> Response {
     let desk = match desk(&state) {
         Ok(desk) => desk,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match desk.resume(&request.operator).await {
         Ok(status) => Json(status).into_response(),

@@ -142,6 +142,9 @@ pub struct SnapshotRecord {
     pub mode: String,
 }
 
+/// A risk event as selected.
+type EventRow = (i64, i64, String, String, String, String, Option<i64>);
+
 type DecisionRow = (
     i64,
     i64,
@@ -287,17 +290,14 @@ impl Store {
         } else {
             ""
         };
-        let rows: Vec<(i64, i64, String, String, String, String, Option<i64>)> = on_pool!(
-            self,
-            |pool| {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<EventRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT id, ts, kind, severity, message, details, alerted_at FROM risk_events {filter} ORDER BY id DESC LIMIT $1"
                 )))
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await
-            }
-        )?;
+        })?;
         const T: &str = "risk_events";
         rows.into_iter()
             .map(|row| {

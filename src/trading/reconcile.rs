@@ -465,10 +465,11 @@ impl Desk {
                 })
                 .await?;
             adopted += 1;
-            if mismatch.policy == "flatten" && order.status.is_open() {
-                if let Err(error) = self.broker.cancel(&order.broker_order_id).await {
-                    tracing::warn!(%error, "could not cancel an order placed outside the host");
-                }
+            if mismatch.policy == "flatten"
+                && order.status.is_open()
+                && let Err(error) = self.broker.cancel(&order.broker_order_id).await
+            {
+                tracing::warn!(%error, "could not cancel an order placed outside the host");
             }
         }
         // Its executions, now attributable, make the local book match what it did.

@@ -36,7 +36,7 @@ pub(super) fn decimal(value: &Dynamic, what: &str) -> Result<Decimal> {
     } else if let Ok(float) = value.as_float() {
         // Nine places: Alpaca's finest fractional quantity; floats carry noise beyond that.
         Decimal::from_f64(float).map(|decimal| decimal.round_dp(9).normalize())
-    } else if let Some(text) = value.clone().into_string().ok() {
+    } else if let Ok(text) = value.clone().into_string() {
         text.trim().parse().ok()
     } else {
         None
