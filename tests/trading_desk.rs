@@ -241,6 +241,8 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
         paper_shortable: Vec<String>,
         request: TradeRequest,
         at: Option<DateTime<Utc>>,
+        /// Orders sent first (each must be accepted) to set the scene.
+        before: Vec<TradeRequest>,
     }
     let limit_order = |name: &str, limit: &str| TradeRequest {
         order_type: OrderType::Limit {
@@ -255,6 +257,7 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
             paper_shortable: Vec::new(),
             request: request("SIMA", OrderSide::Buy, "100"),
             at: None,
+            before: Vec::new(),
         },
         Case {
             rule: "order_quantity",
@@ -262,6 +265,7 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
             paper_shortable: Vec::new(),
             request: request("SIMA", OrderSide::Buy, "10"),
             at: None,
+            before: Vec::new(),
         },
         Case {
             rule: "symbol_not_allowed",
@@ -271,6 +275,7 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
             paper_shortable: Vec::new(),
             request: request("SIMA", OrderSide::Buy, "10"),
             at: None,
+            before: Vec::new(),
         },
         Case {
             rule: "price_band",
@@ -278,6 +283,7 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
             paper_shortable: Vec::new(),
             request: limit_order("SIMA", "120"),
             at: None,
+            before: Vec::new(),
         },
         Case {
             rule: "shortability",
@@ -285,6 +291,7 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
             paper_shortable: vec!["SIMB".to_owned()],
             request: request("SIMA", OrderSide::Sell, "10"),
             at: None,
+            before: Vec::new(),
         },
         Case {
             rule: "market_hours",
@@ -293,6 +300,7 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
             request: request("SIMA", OrderSide::Buy, "10"),
             // 08:00 in New York.
             at: Some(open_time() - Duration::hours(2)),
+            before: Vec::new(),
         },
         Case {
             rule: "position_notional",
@@ -303,6 +311,117 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
             paper_shortable: Vec::new(),
             request: request("SIMA", OrderSide::Buy, "10"),
             at: None,
+            before: Vec::new(),
+        },
+        Case {
+            rule: "no_market_price",
+            limits: |_| {},
+            paper_shortable: Vec::new(),
+            request: request("SIMD", OrderSide::Buy, "10"),
+            at: None,
+            before: Vec::new(),
+        },
+        Case {
+            rule: "entry_cutoff",
+            limits: |_| {},
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            // 15:52 in New York, eight minutes before the close.
+            at: Some(open_time() + Duration::minutes(352)),
+            before: Vec::new(),
+        },
+        Case {
+            rule: "direction",
+            limits: |limits| {
+                limits
+                    .directions
+                    .insert(symbol("SIMA"), tradehost::risk::Direction::ShortOnly);
+            },
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: Vec::new(),
+        },
+        Case {
+            rule: "orders_per_day",
+            limits: |limits| limits.max_orders_per_day = 1,
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: vec![request("SIMB", OrderSide::Buy, "1")],
+        },
+        Case {
+            rule: "open_orders",
+            limits: |limits| limits.max_open_orders = 1,
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: vec![limit_order("SIMB", "48")],
+        },
+        Case {
+            rule: "strategy_rate",
+            limits: |limits| {
+                limits.strategy_rate.capacity = 1;
+                limits.strategy_rate.refill_per_second = decimal("0.001");
+            },
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: vec![request("SIMB", OrderSide::Buy, "1")],
+        },
+        Case {
+            rule: "account_rate",
+            limits: |limits| {
+                limits.account_rate.capacity = 1;
+                limits.account_rate.refill_per_second = decimal("0.001");
+            },
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: vec![TradeRequest {
+                strategy: "another".to_owned(),
+                ..request("SIMB", OrderSide::Buy, "1")
+            }],
+        },
+        Case {
+            rule: "open_positions",
+            limits: |limits| limits.max_open_positions = 1,
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: vec![request("SIMB", OrderSide::Buy, "1")],
+        },
+        Case {
+            rule: "position_equity_percent",
+            limits: |limits| limits.max_position_percent_of_equity = decimal("0.5"),
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: Vec::new(),
+        },
+        Case {
+            rule: "gross_exposure",
+            limits: |limits| limits.max_gross_exposure = decimal("500"),
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: Vec::new(),
+        },
+        Case {
+            rule: "net_exposure",
+            limits: |limits| limits.max_net_exposure = decimal("500"),
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: Vec::new(),
+        },
+        Case {
+            rule: "leverage",
+            limits: |limits| limits.max_leverage = decimal("0.005"),
+            paper_shortable: Vec::new(),
+            request: request("SIMA", OrderSide::Buy, "10"),
+            at: None,
+            before: Vec::new(),
         },
     ];
     for case in cases {
@@ -316,6 +435,11 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
         if let Some(at) = case.at {
             harness.clock.set(at);
         }
+        for earlier in case.before {
+            let outcome = harness.desk.submit(earlier).await.expect("setup order");
+            assert!(outcome.accepted, "{}: setup {outcome:?}", case.rule);
+        }
+        let orders_before = order_count(harness.store()).await;
         let requested = case.request.quantity;
         let outcome = harness.desk.submit(case.request).await.expect("submit");
         assert_eq!(outcome.rule.as_deref(), Some(case.rule), "{outcome:?}");
@@ -334,11 +458,10 @@ async fn refusals_and_clips_are_stored_with_their_rule_and_reason_and_never_reac
                 assert!(!outcome.accepted);
                 assert_eq!(
                     order_count(harness.store()).await,
-                    0,
+                    orders_before,
                     "{}: nothing sent",
                     case.rule
                 );
-                assert!(harness.broker.open_orders().await.expect("open").is_empty());
             }
             "clipped" => {
                 let sent = quantity(outcome.quantity.as_deref().expect("quantity"));
@@ -1084,4 +1207,92 @@ fn run(params) {
     let decision = &store.risk_decisions(1).await.expect("decisions")[0];
     assert_eq!(decision.strategy, "greedy");
     assert!(decision.script_hash.is_some());
+}
+
+#[tokio::test]
+async fn losing_trades_in_a_row_start_a_cooldown() {
+    let mut limits = default_limits();
+    limits.max_consecutive_losses = 2;
+    limits.cooldown_minutes = 30;
+    let harness = Harness::with(limits, paper_config(), trading_config(&[])).await;
+    for _ in 0..2 {
+        let bought = harness
+            .desk
+            .submit(request("SIMA", OrderSide::Buy, "10"))
+            .await
+            .expect("buy");
+        assert!(bought.accepted, "{bought:?}");
+        harness.bar("SIMA", "99", "100000").await;
+        let sold = harness
+            .desk
+            .submit(request("SIMA", OrderSide::Sell, "10"))
+            .await
+            .expect("sell");
+        assert!(sold.accepted, "{sold:?}");
+        harness.desk.sync_orders().await.expect("sync");
+        harness.bar("SIMA", "100", "100000").await;
+    }
+    // The second loss reached the limit: the streak starts a cooldown (and counts from zero again).
+    assert!(
+        harness.desk.risk_state().cooldown_until.is_some(),
+        "{:?}",
+        harness.desk.risk_state()
+    );
+    let entry = harness
+        .desk
+        .submit(request("SIMB", OrderSide::Buy, "1"))
+        .await
+        .expect("entry");
+    assert_eq!(
+        entry.rule.as_deref(),
+        Some("consecutive_losses"),
+        "{entry:?}"
+    );
+    harness
+        .clock
+        .set(harness.clock.now() + Duration::minutes(31));
+    harness.bar("SIMB", "50", "100000").await;
+    let later = harness
+        .desk
+        .submit(request("SIMB", OrderSide::Buy, "1"))
+        .await
+        .expect("entry");
+    assert!(later.accepted, "after the cooldown: {later:?}");
+}
+
+#[tokio::test]
+async fn kelly_sizing_is_capped_and_clipped_by_host_limits_and_the_clip_recorded() {
+    let harness = Harness::new().await;
+    // 6 wins of 200 and 4 losses of 100: p = 0.6, b = 2, Kelly = 0.6 - 0.4 / 2 = 0.4.
+    let pnls: Vec<tradehost::domain::Money> =
+        [200, -100, 200, 200, -100, 200, -100, 200, 200, -100]
+            .into_iter()
+            .map(|value| tradehost::domain::Money::new(Decimal::from(value)))
+            .collect();
+    let half = harness
+        .desk
+        .kelly_size(&symbol("SIMA"), price("100"), &pnls, 0.5, 0.5)
+        .await
+        .expect("size");
+    assert!((half.kelly - 0.4).abs() < 1e-12, "{half:?}");
+    // Half Kelly: 20% of 100,000 at 100 is 200 shares, under every host limit.
+    assert_eq!(half.quantity, quantity("200"));
+    assert_eq!(half.clipped_by, None);
+    // Full Kelly capped at 30%: 300 shares = 30,000 > max_order_notional 25,000 → 250 shares.
+    let full = harness
+        .desk
+        .kelly_size(&symbol("SIMA"), price("100"), &pnls, 1.0, 0.3)
+        .await
+        .expect("size");
+    assert!(full.capped);
+    assert_eq!(full.unclipped, quantity("300"));
+    assert_eq!(full.quantity, quantity("250"));
+    assert_eq!(full.clipped_by.as_deref(), Some("max_order_notional"));
+    let events = harness.store().risk_events(false, 1).await.expect("events");
+    assert_eq!(events[0].kind, "sizing_clip");
+    assert!(
+        events[0].message.contains("clipped to 250"),
+        "{}",
+        events[0].message
+    );
 }

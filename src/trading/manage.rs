@@ -147,6 +147,7 @@ impl Desk {
                 .store
                 .order_by_broker_id(&execution.broker_order_id)
                 .await?;
+            let pnl = self.realised_pnl(&execution).await?;
             let inserted = self
                 .store
                 .insert_fill(&FillRecord {
@@ -164,36 +165,50 @@ impl Desk {
                 .await?;
             if inserted {
                 stored += 1;
-                self.record_trade_result(&execution).await?;
+                if let Some(pnl) = pnl {
+                    self.record_trade_result(pnl).await?;
+                }
             }
         }
         Ok(stored)
     }
 
-    /// When an execution reduces a stored position, its realised P&L counts toward the
-    /// consecutive-losses rule.
-    async fn record_trade_result(&self, execution: &crate::broker::Execution) -> Result<()> {
-        let positions = self.store.positions().await?;
-        let Some(position) = positions
-            .iter()
-            .find(|position| position.symbol == execution.symbol)
-        else {
-            return Ok(());
-        };
-        let signed = execution.side.sign() * execution.quantity.value();
-        if position.quantity.is_zero()
-            || position.quantity.is_sign_negative() == signed.is_sign_negative()
-        {
-            return Ok(());
+    /// The realised P&L of an execution that reduces the position the stored fills add up to
+    /// (at their average cost), for the consecutive-losses rule; `None` when it opens or adds.
+    async fn realised_pnl(&self, execution: &crate::broker::Execution) -> Result<Option<Money>> {
+        let (mut held, mut cost) = (Decimal::ZERO, Decimal::ZERO);
+        for fill in self.store.fills_since(DateTime::<Utc>::UNIX_EPOCH).await? {
+            if fill.symbol != execution.symbol || fill.execution_id == execution.execution_id {
+                continue;
+            }
+            let signed = fill.side.sign() * fill.quantity.value();
+            let next = held + signed;
+            if held.is_zero() || held.is_sign_negative() == signed.is_sign_negative() {
+                if !next.is_zero() {
+                    cost = (cost * held + fill.price.value() * signed) / next;
+                }
+            } else if next.is_zero() || next.is_sign_negative() != held.is_sign_negative() {
+                // Closed through zero: what is left was opened at this fill's price.
+                cost = fill.price.value();
+            }
+            held = next;
         }
-        let closed = execution.quantity.value().min(position.quantity.abs());
-        let per_share = (execution.price.value() - position.average_entry_price.value())
-            * if position.quantity.is_sign_negative() {
-                Decimal::NEGATIVE_ONE
-            } else {
-                Decimal::ONE
-            };
-        let pnl = Money::new(per_share * closed) - execution.commission;
+        let signed = execution.side.sign() * execution.quantity.value();
+        if held.is_zero() || held.is_sign_negative() == signed.is_sign_negative() {
+            return Ok(None);
+        }
+        let closed = execution.quantity.value().min(held.abs());
+        let direction = if held.is_sign_negative() {
+            Decimal::NEGATIVE_ONE
+        } else {
+            Decimal::ONE
+        };
+        let pnl = (execution.price.value() - cost) * closed * direction;
+        Ok(Some(Money::new(pnl) - execution.commission))
+    }
+
+    /// Feeds a closing execution's P&L to the engine's losing-streak rule.
+    async fn record_trade_result(&self, pnl: Money) -> Result<()> {
         let now = self.clock.now();
         let changed = self.with_engine(|engine| {
             let limits = engine.limits().clone();

@@ -1,0 +1,282 @@
+//! The pairs strategy's tables: spreads and z-scores per cycle, signals, each pair's standing, and
+//! stored backtest runs.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Result, Store, from_millis, on_pool, to_millis};
+
+/// One cycle's spread of a pair.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpreadRecord {
+    /// The strategy (script) that computed it.
+    pub strategy: String,
+    /// `LEGA/LEGB`.
+    pub pair: String,
+    /// The bar time it belongs to.
+    pub time: DateTime<Utc>,
+    /// OLS slope of log B on log A.
+    pub hedge_ratio: f64,
+    /// OLS intercept.
+    pub intercept: f64,
+    /// log B − β log A − α.
+    pub spread: f64,
+    /// Rolling z-score of the spread (None during warm-up).
+    pub zscore: Option<f64>,
+    /// The script version.
+    pub script_hash: Option<String>,
+    /// The flow run.
+    pub run_id: Option<i64>,
+}
+
+/// One evaluated signal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignalRecord {
+    /// The strategy.
+    pub strategy: String,
+    /// `LEGA/LEGB`.
+    pub pair: String,
+    /// The bar time.
+    pub time: DateTime<Utc>,
+    /// `enter_long_spread`, `enter_short_spread`, `exit`, `stop`, `time_stop` or `hold`.
+    pub signal: String,
+    /// The z-score behind it.
+    pub zscore: Option<f64>,
+    /// The hedge ratio then.
+    pub hedge_ratio: Option<f64>,
+    /// The pair's position before the signal: `flat`, `long_spread`, `short_spread`.
+    pub position: String,
+    /// Why, for people.
+    pub reason: String,
+    /// The pair trade it opened or closed.
+    pub pair_trade_id: Option<String>,
+    /// The script version.
+    pub script_hash: Option<String>,
+    /// The flow run.
+    pub run_id: Option<i64>,
+}
+
+/// A pair's standing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairPerformanceRecord {
+    /// The strategy.
+    pub strategy: String,
+    /// `LEGA/LEGB`.
+    pub pair: String,
+    /// `flat`, `long_spread` or `short_spread`.
+    pub position: String,
+    /// Realised P&L, exact decimal text.
+    pub realised_pnl: String,
+    /// Unrealised P&L, exact decimal text.
+    pub unrealised_pnl: String,
+    /// Closed trades.
+    pub trades: i64,
+    /// Winning closed trades.
+    pub wins: i64,
+    /// The latest z-score.
+    pub current_z: Option<f64>,
+    /// Hours in the current trade.
+    pub holding_hours: Option<f64>,
+    /// Anything else the strategy keeps (entry time and z, hedge ratio, legs).
+    pub details: serde_json::Value,
+    /// The script version.
+    pub script_hash: Option<String>,
+    /// When it was written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A stored backtest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BacktestRunRecord {
+    /// Its id (0 before it is stored).
+    pub id: i64,
+    /// When it ran (wall time).
+    pub created_at: DateTime<Utc>,
+    /// The strategy script's name.
+    pub strategy: String,
+    /// Its content hash.
+    pub script_hash: String,
+    /// Where the bars came from.
+    pub source: String,
+    /// The parameters, as given.
+    pub parameters: serde_json::Value,
+    /// First bar.
+    pub start: DateTime<Utc>,
+    /// Last bar.
+    pub end: DateTime<Utc>,
+    /// Bars processed (every symbol's every bar).
+    pub bars: i64,
+    /// The metrics.
+    pub metrics: serde_json::Value,
+    /// The closed trades.
+    pub trades: serde_json::Value,
+    /// The HTML report's path, if one was written.
+    pub report: Option<String>,
+}
+
+impl Store {
+    /// Stores a cycle's spread (a repeat of the same bar replaces it).
+    pub async fn record_spread(&self, spread: &SpreadRecord) -> Result<()> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO pair_spread (strategy, pair, ts, hedge_ratio, intercept, spread, zscore, script_hash, run_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (strategy, pair, ts) DO UPDATE SET \
+                 hedge_ratio = excluded.hedge_ratio, intercept = excluded.intercept, spread = excluded.spread, \
+                 zscore = excluded.zscore, script_hash = excluded.script_hash, run_id = excluded.run_id",
+            )
+            .bind(&spread.strategy)
+            .bind(&spread.pair)
+            .bind(to_millis(spread.time))
+            .bind(spread.hedge_ratio)
+            .bind(spread.intercept)
+            .bind(spread.spread)
+            .bind(spread.zscore)
+            .bind(&spread.script_hash)
+            .bind(spread.run_id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Stores a signal.
+    pub async fn record_signal(&self, signal: &SignalRecord) -> Result<()> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO pair_signal (strategy, pair, ts, signal, zscore, hedge_ratio, position, reason, pair_trade_id, script_hash, run_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&signal.strategy)
+            .bind(&signal.pair)
+            .bind(to_millis(signal.time))
+            .bind(&signal.signal)
+            .bind(signal.zscore)
+            .bind(signal.hedge_ratio)
+            .bind(&signal.position)
+            .bind(&signal.reason)
+            .bind(&signal.pair_trade_id)
+            .bind(&signal.script_hash)
+            .bind(signal.run_id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Writes a pair's standing.
+    pub async fn record_pair_performance(&self, record: &PairPerformanceRecord) -> Result<()> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO pair_performance (strategy, pair, position, realised_pnl, unrealised_pnl, trades, wins, current_z, holding_hours, details, script_hash, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (strategy, pair) DO UPDATE SET \
+                 position = excluded.position, realised_pnl = excluded.realised_pnl, unrealised_pnl = excluded.unrealised_pnl, \
+                 trades = excluded.trades, wins = excluded.wins, current_z = excluded.current_z, holding_hours = excluded.holding_hours, \
+                 details = excluded.details, script_hash = excluded.script_hash, updated_at = excluded.updated_at",
+            )
+            .bind(&record.strategy)
+            .bind(&record.pair)
+            .bind(&record.position)
+            .bind(&record.realised_pnl)
+            .bind(&record.unrealised_pnl)
+            .bind(record.trades)
+            .bind(record.wins)
+            .bind(record.current_z)
+            .bind(record.holding_hours)
+            .bind(record.details.to_string())
+            .bind(&record.script_hash)
+            .bind(to_millis(record.updated_at))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Every pair's standing, by strategy and pair.
+    pub async fn pair_performance(&self) -> Result<Vec<PairPerformanceRecord>> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            Option<f64>,
+            Option<f64>,
+            String,
+            Option<String>,
+            i64,
+        );
+        let rows: Vec<Row> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT strategy, pair, position, realised_pnl, unrealised_pnl, trades, wins, current_z, holding_hours, details, script_hash, updated_at \
+                 FROM pair_performance ORDER BY strategy, pair",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(PairPerformanceRecord {
+                    strategy: row.0,
+                    pair: row.1,
+                    position: row.2,
+                    realised_pnl: row.3,
+                    unrealised_pnl: row.4,
+                    trades: row.5,
+                    wins: row.6,
+                    current_z: row.7,
+                    holding_hours: row.8,
+                    details: serde_json::from_str(&row.9).map_err(|error| {
+                        super::Error::Corrupt {
+                            table: "pair_performance",
+                            column: "details",
+                            message: error.to_string(),
+                        }
+                    })?,
+                    script_hash: row.10,
+                    updated_at: from_millis("pair_performance", "updated_at", row.11)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts of the three pair tables' rows: spreads, signals, pairs with a standing.
+    pub async fn pair_table_counts(&self) -> Result<(i64, i64, i64)> {
+        let counts: (i64, i64, i64) = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM pair_spread), (SELECT COUNT(*) FROM pair_signal), (SELECT COUNT(*) FROM pair_performance)",
+            )
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(counts)
+    }
+
+    /// Stores a backtest run; returns its id.
+    pub async fn insert_backtest_run(&self, run: &BacktestRunRecord) -> Result<i64> {
+        let id = on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "INSERT INTO backtest_runs (created_at, strategy, script_hash, source, parameters, start_ts, end_ts, bars, metrics, trades, report) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            )
+            .bind(to_millis(run.created_at))
+            .bind(&run.strategy)
+            .bind(&run.script_hash)
+            .bind(&run.source)
+            .bind(run.parameters.to_string())
+            .bind(to_millis(run.start))
+            .bind(to_millis(run.end))
+            .bind(run.bars)
+            .bind(run.metrics.to_string())
+            .bind(run.trades.to_string())
+            .bind(&run.report)
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(id)
+    }
+}
