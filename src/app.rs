@@ -66,10 +66,20 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
                 seed: config.market.seed,
                 ..SimulatedConfig::default()
             };
-            let feed = Feed::resume(store.clone(), clock.clone(), market, config.clock.start)
+            let origin =
+                config.clock.start - chrono::Duration::days(i64::from(config.market.history_days));
+            let mut feed = Feed::resume(store.clone(), clock.clone(), market, origin)
                 .await
                 .context("resuming the simulated feed")?;
             clock.set(feed.stored_until().max(config.clock.start));
+            // History before the start is stored now, before any flow or strategy runs.
+            let history = feed
+                .catch_up()
+                .await
+                .context("storing the simulated history")?;
+            if history > 0 {
+                tracing::info!(bars = history, from = %origin, "simulated history stored");
+            }
             clock.set_speed(config.clock.speed);
             tracing::info!(now = %clock.now(), speed = config.clock.speed, "simulated clock started");
             let token = shutdown.clone();
@@ -251,6 +261,7 @@ pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
         archive_dir: Some(settings.data_dir().join("archive")),
         market_fetch: None,
         overrides: config.overrides.clone(),
+        pairs_file: Some(settings.config_dir.join("pairs.toml")),
     }
 }
 

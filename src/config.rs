@@ -284,6 +284,9 @@ pub struct MarketConfig {
     pub seed: u64,
     /// The symbols a real provider (Alpaca) fetches bars for.
     pub symbols: Vec<String>,
+    /// On a fresh database, the simulated market starts this many days before `clock.start`, so
+    /// strategies find history (500 hourly bars need about 80 trading days) from the first cycle.
+    pub history_days: u32,
 }
 
 /// Log output format.

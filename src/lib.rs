@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod market;
 pub mod orchestrator;
 pub mod script;
+pub mod strategy;
 pub mod trading;
 
 pub mod api;

@@ -64,4 +64,17 @@ impl crate::script::host::FlowHost for FlowBridge {
             orchestrator.run_subflow(parent, &name, parameters).await
         })
     }
+
+    fn strategy_cycle(
+        &self,
+        parent: Option<i64>,
+        name: String,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::script::host::FlowResult> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let orchestrator = self.0.upgrade().ok_or("the orchestrator has stopped")?;
+            orchestrator.strategy_cycle(parent, &name).await
+        })
+    }
 }

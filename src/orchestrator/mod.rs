@@ -70,6 +70,8 @@ pub struct OrchestratorSettings {
     pub archive_dir: Option<std::path::PathBuf>,
     /// Settings that override flows' `meta()` in this environment, by flow name.
     pub overrides: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    /// `config/pairs.toml`, read by `strategy::cycle` at every cycle [default: the embedded one].
+    pub pairs_file: Option<std::path::PathBuf>,
 }
 
 impl Default for OrchestratorSettings {
@@ -85,6 +87,7 @@ impl Default for OrchestratorSettings {
             archive_dir: None,
             market_fetch: None,
             overrides: BTreeMap::new(),
+            pairs_file: None,
         }
     }
 }
@@ -255,6 +258,73 @@ impl Orchestrator {
                 .await?;
         }
         Ok(())
+    }
+
+    /// One cycle of strategy `name`: `on_cycle(ctx)` with the active pairs of
+    /// `config/pairs.toml` (read now, so an edit applies at the next cycle), under the sandbox's
+    /// budget; its log lines go into the run that asked for it.
+    pub async fn strategy_cycle(
+        &self,
+        parent: Option<i64>,
+        name: &str,
+    ) -> Result<serde_json::Value, String> {
+        let pairs = match &self.settings.pairs_file {
+            Some(path) => crate::strategy::load_pairs(path)?,
+            None => crate::strategy::pairs::parse_pairs(
+                crate::strategy::pairs::EMBEDDED,
+                "embedded config/pairs.toml",
+            )?,
+        };
+        let script = self
+            .worker
+            .scripts
+            .registry()
+            .get(name)
+            .ok_or_else(|| format!("no strategy named `{name}` is loaded"))?;
+        let context = serde_json::json!({
+            "strategy": name,
+            "mode": "live",
+            "pairs": pairs.pairs,
+        });
+        let outcome = self
+            .worker
+            .scripts
+            .call_compiled(
+                script,
+                "on_cycle",
+                context,
+                crate::script::CallOptions {
+                    run_id: parent,
+                    ..Default::default()
+                },
+            )
+            .await;
+        let logs = match &outcome {
+            Ok(outcome) => &outcome.logs,
+            Err(failure) => &failure.logs,
+        };
+        if let Some(run) = parent {
+            let attempt = match self.worker.store.run(run).await {
+                Ok(Some(record)) => record.attempt,
+                _ => 1,
+            };
+            let records: Vec<crate::store::RunLogRecord> = logs
+                .iter()
+                .map(|line| crate::store::RunLogRecord {
+                    attempt,
+                    at: line.at,
+                    level: format!("{:?}", line.level).to_lowercase(),
+                    message: format!("[{name}] {}", line.message),
+                })
+                .collect();
+            if let Err(error) = self.worker.store.append_run_logs(run, attempt, &records).await {
+                tracing::warn!(%error, "could not store the strategy's log lines");
+            }
+        }
+        match outcome {
+            Ok(outcome) => Ok(outcome.result),
+            Err(failure) => Err(failure.error.to_string()),
+        }
     }
 
     /// Runs flow `name` as a subflow: created Running under `parent`, executed here, one attempt

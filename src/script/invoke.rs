@@ -35,6 +35,7 @@ pub fn invoke(
         logs: Mutex::new(Vec::new()),
         flow,
         trading,
+        recorder: None,
     });
     let result = host::with_invocation(invocation.clone(), || {
         with_deadline(budget, cancel, || {

@@ -39,6 +39,8 @@ pub fn start_with(root: &Path, speed: u32, environment: &[(&str, &str)]) -> Runn
         .args(["--bind", "127.0.0.1:0", "--speed", &speed.to_string()])
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "info")
+        // Tests count bars from the configured start; one that wants history sets this itself.
+        .env("TRADEHOST_MARKET__HISTORY_DAYS", "0")
         .envs(environment.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -104,6 +104,7 @@ fn rows(sql: &str, params: Array) -> Result<Array, Box<rhai::EvalAltResult>> {
 /// The `db` module.
 pub fn module() -> Module {
     let mut module = Module::new();
+    super::records::register(&mut module);
     module.set_native_fn("query", |context: NativeCallContext, sql: &str| {
         located(&context, || rows(sql, Array::new()))
     });

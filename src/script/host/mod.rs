@@ -12,9 +12,11 @@ pub mod flow;
 pub mod log;
 pub mod ops;
 pub mod orders;
+pub mod records;
 pub mod risk;
 pub mod series;
 pub mod state;
+pub mod strategy;
 pub mod ta;
 
 use std::cell::RefCell;
@@ -51,6 +53,8 @@ pub struct Invocation {
     pub flow: Option<FlowContext>,
     /// The order desk behind `orders`, `broker` and `risk`, when the host trades.
     pub trading: Option<Arc<crate::trading::Desk>>,
+    /// Where the pair-table writes go instead of the store (a backtest).
+    pub recorder: Option<Arc<dyn records::Recorder>>,
 }
 
 /// What `flow::…` functions reach: the orchestrator, and the run being served.
@@ -86,6 +90,14 @@ pub trait FlowHost: Send + Sync {
     /// Fetches the bars completed since the last stored ones from the configured provider,
     /// stores them and announces `bars.ingested`; returns what was stored.
     fn fetch_market_data(&self) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
+
+    /// Runs one cycle of strategy `name`: its `on_cycle(ctx)` with the active pairs from
+    /// `config/pairs.toml`, as part of flow run `parent`; returns what the cycle returned.
+    fn strategy_cycle(
+        &self,
+        parent: Option<i64>,
+        name: String,
+    ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
 
     /// Archives the oldest month of bars older than `retention_days` to Parquet and deletes
     /// them; returns `#{ rows, file, done }` (done: nothing older is left).
@@ -185,4 +197,5 @@ pub fn register(engine: &mut Engine) {
     engine.register_static_module("orders", orders::module().into());
     engine.register_static_module("broker", broker::module().into());
     engine.register_static_module("risk", risk::module().into());
+    engine.register_static_module("strategy", strategy::module().into());
 }
