@@ -647,6 +647,7 @@ fn synthetic_run() -> ReportData {
     let mut z_paths = Vec::new();
     let mut pnl_by_bar = vec![0.0; times.len()];
     let mut open_by_bar = vec![0.0; times.len()];
+    let mut unrealised_by_bar = vec![0.0; times.len()];
     for pair in pairs {
         let mut z = 0.0;
         let mut path = Vec::with_capacity(times.len());
@@ -656,13 +657,14 @@ fn synthetic_run() -> ReportData {
             z = 0.93 * z + 1.6 * noise();
             path.push(z);
             match open {
-                None if z.abs() > entry => {
+                None if z.abs() > entry && z.abs() < stop => {
                     open = Some((bar, z));
                     entries.push((*time, z));
                 }
                 Some((start_bar, start_z)) => {
                     // The spread's P&L: the fall of |z| times a dollar value per unit of z.
-                    let unrealised = (start_z.abs() - z.abs()) * notional * 0.01;
+                    // plus noise, so that some reversions still lose after costs.
+                    let unrealised = (start_z.abs() - z.abs()) * notional * 0.01 + 60.0 * noise();
                     open_by_bar[bar] += notional;
                     let reason = if z.abs() < exit {
                         Some("exit")
@@ -675,6 +677,9 @@ fn synthetic_run() -> ReportData {
                     } else {
                         None
                     };
+                    if reason.is_none() {
+                        unrealised_by_bar[bar] += unrealised;
+                    }
                     if let Some(reason) = reason {
                         let pnl = unrealised - 8.0;
                         pnl_by_bar[bar] += pnl;
@@ -717,7 +722,8 @@ fn synthetic_run() -> ReportData {
         .enumerate()
         .map(|(bar, time)| {
             equity += pnl_by_bar[bar];
-            point(*time, equity, open_by_bar[bar])
+            // Marked to market: realised cash plus the open trades' unrealised P&L.
+            point(*time, equity + unrealised_by_bar[bar], open_by_bar[bar])
         })
         .collect();
     trades.sort_by_key(|trade| trade.exit_time);

@@ -73,6 +73,16 @@ fn value_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     low - pad..high + pad
 }
 
+/// Dollar axes in whole units (`0.0` adds nothing but clutter at these magnitudes).
+fn whole(value: &f64) -> String {
+    format!("{value:.0}")
+}
+
+/// Percent axes; adding 0.0 turns −0.0 into 0.0, so the top label is not `-0.00%`.
+fn percent_label(value: &f64) -> String {
+    format!("{:.2}%", value + 0.0)
+}
+
 fn day_label(time: &DateTime<Utc>) -> String {
     time.format("%Y-%m-%d").to_string()
 }
@@ -101,6 +111,7 @@ pub(crate) fn equity(points: &[EquityPoint]) -> Result<String, AnalyticsError> {
             .configure_mesh()
             .x_labels(6)
             .x_label_formatter(&day_label)
+            .y_label_formatter(&whole)
             .draw()?;
         chart.draw_series(LineSeries::new(
             series.iter().copied(),
@@ -144,6 +155,7 @@ pub(crate) fn drawdown(points: &[EquityPoint]) -> Result<String, AnalyticsError>
             .configure_mesh()
             .x_labels(6)
             .x_label_formatter(&day_label)
+            .y_label_formatter(&percent_label)
             .draw()?;
         chart.draw_series(
             AreaSeries::new(series.iter().copied(), 0.0, RED.mix(0.25)).border_style(RED),
@@ -164,7 +176,11 @@ pub(crate) fn pair_pnl(pairs: &[(String, f64)]) -> Result<String, AnalyticsError
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(80)
-            .build_cartesian_2d((0..pairs.len()).into_segmented(), value_range(values))?;
+            .build_cartesian_2d(
+                // Integer ranges are inclusive in plotters: n pairs are the segments 0..=n−1.
+                (0..pairs.len() - 1).into_segmented(),
+                value_range(values),
+            )?;
         let name = |value: &SegmentValue<usize>| match value {
             SegmentValue::CenterOf(index) => pairs
                 .get(*index)
@@ -177,6 +193,7 @@ pub(crate) fn pair_pnl(pairs: &[(String, f64)]) -> Result<String, AnalyticsError
             .disable_x_mesh()
             .x_labels(pairs.len())
             .x_label_formatter(&name)
+            .y_label_formatter(&whole)
             .draw()?;
         chart.draw_series(pairs.iter().enumerate().map(|(index, (_, pnl))| {
             let colour = if *pnl >= 0.0 { GREEN } else { RED };
@@ -285,4 +302,25 @@ pub(crate) fn z_score(path: &ZPath) -> Result<String, AnalyticsError> {
             .draw()?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flat_series_still_gets_an_axis() {
+        let range = value_range([5.0, 5.0].into_iter());
+        assert!(range.start < 5.0 && range.end > 5.0);
+        assert_eq!(value_range(std::iter::empty()), -1.0..1.0);
+        assert_eq!(value_range([f64::NAN].into_iter()), -1.0..1.0);
+    }
+
+    #[test]
+    fn plotters_escapes_the_labels_it_writes() {
+        let svg = pair_pnl(&[("<b>&".to_owned(), 3.0), ("A/B".to_owned(), -1.0)]).expect("svg");
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.contains("&lt;b&gt;&amp;"), "{svg}");
+        assert!(!svg.contains("<b>"));
+    }
 }

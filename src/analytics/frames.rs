@@ -100,3 +100,63 @@ fn check_rows(path: &Path, written: usize, read: usize) -> Result<usize, Analyti
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parquet_keeps_every_column_and_utc_times() {
+        let folder = tempfile::tempdir().expect("folder");
+        let path = folder.path().join("trades.parquet");
+        let trade = TradeRecord {
+            pair: "KO/PEP".to_owned(),
+            entry_time: "2026-01-05T14:30:00Z".parse().expect("time"),
+            exit_time: "2026-01-06T15:30:00Z".parse().expect("time"),
+            direction: "short_spread".to_owned(),
+            pnl: -12.5,
+            entry_z: 2.2,
+            exit_z: 3.6,
+            exit_reason: "stop".to_owned(),
+        };
+        assert_eq!(
+            write_trades_parquet(&path, &[trade.clone(), trade]).expect("write"),
+            2
+        );
+        let frame = ParquetReader::new(std::fs::File::open(&path).expect("open"))
+            .finish()
+            .expect("read");
+        let names: Vec<&str> = frame
+            .get_column_names()
+            .into_iter()
+            .map(|name| name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "pair",
+                "entry_time",
+                "exit_time",
+                "direction",
+                "pnl",
+                "entry_z",
+                "exit_z",
+                "exit_reason"
+            ]
+        );
+        // Polars here is built without `timezones`, so it reads the time zone back as none; the
+        // values are the UTC instants in milliseconds either way.
+        let entry = frame.column("entry_time").expect("column");
+        assert!(matches!(
+            entry.dtype(),
+            DataType::Datetime(TimeUnit::Milliseconds, _)
+        ));
+        let milliseconds = entry.cast(&DataType::Int64).expect("cast");
+        assert_eq!(
+            milliseconds.i64().expect("i64").get(0),
+            Some(1_767_623_400_000)
+        );
+        let pnl = frame.column("pnl").expect("pnl").f64().expect("f64").get(1);
+        assert_eq!(pnl, Some(-12.5));
+    }
+}

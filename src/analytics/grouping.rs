@@ -371,3 +371,56 @@ fn group_stats(frame: &DataFrame, key: &str) -> Result<Vec<GroupStats>, Analytic
     });
     Ok(rows.into_iter().map(|(_, stats)| stats).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_keeps_the_order_of_first_appearance_and_every_row() {
+        let frame = DataFrame::new(
+            5,
+            vec![Column::new(
+                "key".into(),
+                ["b", "a", "b", "c", "a"].map(str::to_owned).to_vec(),
+            )],
+        )
+        .expect("frame");
+        let parts = partition(&frame, "key").expect("partition");
+        assert_eq!(
+            parts,
+            [
+                ("b".to_owned(), vec![0, 2]),
+                ("a".to_owned(), vec![1, 4]),
+                ("c".to_owned(), vec![3]),
+            ]
+        );
+    }
+
+    #[test]
+    fn holding_buckets_include_their_lower_bound() {
+        assert_eq!(
+            HoldingBucket::of(TimeDelta::seconds(-5)),
+            HoldingBucket::UnderOneHour
+        );
+        assert_eq!(
+            HoldingBucket::of(TimeDelta::hours(1)),
+            HoldingBucket::OneToFourHours
+        );
+        assert_eq!(
+            HoldingBucket::of(TimeDelta::days(1)),
+            HoldingBucket::OneToFiveDays
+        );
+        assert_eq!(
+            HoldingBucket::of(TimeDelta::days(5)),
+            HoldingBucket::FiveDaysOrMore
+        );
+    }
+
+    #[test]
+    fn period_labels_sort_in_time_order() {
+        let time: DateTime<Utc> = "2026-03-31T23:59:59Z".parse().expect("time");
+        assert_eq!(Period::Month.label(time), "2026-03");
+        assert_eq!(Period::Year.label(time), "2026");
+    }
+}

@@ -203,3 +203,57 @@ fn trade_metrics(result: &mut Metrics, trades: &[TradeRecord]) {
         result.max_consecutive_losses = result.max_consecutive_losses.max(loss_run);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    use super::*;
+
+    fn curve(values: &[f64]) -> Vec<EquityPoint> {
+        let start: DateTime<Utc> = "2026-01-05T00:00:00Z".parse().expect("time");
+        values
+            .iter()
+            .enumerate()
+            .map(|(day, equity)| EquityPoint {
+                time: start + TimeDelta::days(day as i64),
+                equity: *equity,
+                exposure: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn returns_skip_steps_from_a_non_positive_equity() {
+        // 100 → 50 is −0.5; 50 → 0 is −1; 0 → 10 has no percentage and is skipped; 10 → 20 is 1.
+        assert_eq!(
+            returns(&curve(&[100.0, 50.0, 0.0, 10.0, 20.0])),
+            [-0.5, -1.0, 1.0]
+        );
+    }
+
+    #[test]
+    fn ties_keep_the_first_deepest_drawdown() {
+        // Two 10% drawdowns: 100 → 90 (day 0 to recovery on day 2) and 110 → 99 (day 2 to the
+        // end, day 4). The first one is kept: 2 days.
+        let (depth, seconds) = max_drawdown(&curve(&[100.0, 90.0, 110.0, 99.0, 105.0]));
+        assert!((depth - 0.1).abs() < 1e-12);
+        assert_eq!(seconds, 2 * 86_400);
+    }
+
+    #[test]
+    fn a_deeper_later_drawdown_replaces_an_earlier_one() {
+        // 100 → 95 (5%), then 120 → 90 (25%) from day 2, recovered on day 4 at 121.
+        let (depth, seconds) = max_drawdown(&curve(&[100.0, 95.0, 120.0, 90.0, 121.0]));
+        assert!((depth - 0.25).abs() < 1e-12);
+        assert_eq!(seconds, 2 * 86_400);
+    }
+
+    #[test]
+    fn a_non_positive_periods_per_year_leaves_annualised_ratios_empty() {
+        let result = metrics(&curve(&[100.0, 110.0, 99.0]), &[], 0.0);
+        assert_eq!(result.sharpe, None);
+        assert_eq!(result.annualised_volatility, None);
+        assert!(result.total_return.is_some());
+    }
+}

@@ -361,3 +361,29 @@ pub fn render_report(report: &ReportData) -> Result<String, AnalyticsError> {
     out.push_str("</body></html>\n");
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_replaces_every_markup_character() {
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn durations_read_as_days_hours_and_minutes() {
+        assert_eq!(duration(0), "0d 0h 0m");
+        assert_eq!(duration(21_038_400), "243d 12h 0m");
+    }
+
+    #[test]
+    fn undefined_values_show_as_a_dash_never_nan() {
+        assert_eq!(percent(None), "—");
+        assert_eq!(usd(f64::NAN), "—");
+        assert_eq!(percent(Some(0.1234)), "12.34%");
+    }
+}
