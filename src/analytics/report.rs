@@ -213,7 +213,7 @@ fn group_table(out: &mut String, title: &str, groups: &[GroupStats]) {
 }
 
 fn figure(out: &mut String, svg: &str) {
-    let _ = write!(out, "<figure>{svg}</figure>\n");
+    let _ = writeln!(out, "<figure>{svg}</figure>");
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1000px;\
@@ -237,9 +237,9 @@ pub fn render_report(report: &ReportData) -> Result<String, AnalyticsError> {
          <title>{title}</title><style>{STYLE}</style></head><body>\n<h1>{title}</h1>\n"
     );
     if let (Some(first), Some(last)) = (report.equity.first(), report.equity.last()) {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p class=\"note\">{} to {} (UTC), {} equity points, {} trades</p>\n",
+            "<p class=\"note\">{} to {} (UTC), {} equity points, {} trades</p>",
             first.time.format("%Y-%m-%d %H:%M"),
             last.time.format("%Y-%m-%d %H:%M"),
             report.equity.len(),
@@ -327,9 +327,9 @@ pub fn render_report(report: &ReportData) -> Result<String, AnalyticsError> {
 
     out.push_str("<h2>Trades</h2>\n");
     if report.trades.len() > LISTED_TRADES {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p class=\"note\">The first {LISTED_TRADES} of {} trades.</p>\n",
+            "<p class=\"note\">The first {LISTED_TRADES} of {} trades.</p>",
             report.trades.len()
         );
     }
