@@ -272,6 +272,11 @@ fn metrics_by_pair_use_each_pairs_trades_and_realised_curve() {
             .expect("empty")
             .is_empty()
     );
+    // Without an equity curve a pair has its trade metrics only.
+    let trades_only = analytics::metrics_by_pair(&[], &trades, 252.0).expect("trades only");
+    assert_eq!(trades_only["XOM/CVX"].trades, 2);
+    assert_eq!(trades_only["XOM/CVX"].total_return, None);
+    assert_eq!(trades_only["XOM/CVX"].exposure, None);
 }
 
 #[test]
@@ -360,10 +365,14 @@ fn entry_hours_are_new_york_hours_across_daylight_saving_time() {
         // 2026-03-08 is the spring-forward Sunday: 06:59 UTC is 01:59 EST, 07:00 UTC is 03:00 EDT.
         at("2026-03-08T06:59:00Z"),
         at("2026-03-08T07:00:00Z"),
+        // 2026-11-01 is the fall-back Sunday: 05:30 UTC is 01:30 EDT and 06:30 UTC is 01:30 EST,
+        // the same local hour twice.
+        at("2026-11-01T05:30:00Z"),
+        at("2026-11-01T06:30:00Z"),
     ];
     let trades: Vec<TradeRecord> = entries
         .iter()
-        .zip([1.0, -1.0, 2.0, 3.0, 4.0])
+        .zip([1.0, -1.0, 2.0, 3.0, 4.0, 5.0, -6.0])
         .map(|(entry, pnl)| trade("A/B", *entry, *entry + held, pnl))
         .collect();
     let analysis = analytics::trade_analysis(&trades).expect("analysis");
@@ -374,8 +383,11 @@ fn entry_hours_are_new_york_hours_across_daylight_saving_time() {
         .collect();
     assert_eq!(
         hours,
-        [("01:00", 1), ("03:00", 1), ("09:00", 2), ("10:00", 1)]
+        [("01:00", 3), ("03:00", 1), ("09:00", 2), ("10:00", 1)]
     );
+    // 01:00 holds the spring 01:59 EST entry (+3) and both fall-back 01:30 entries (+5, −6).
+    close(Some(analysis.by_entry_hour[0].pnl), 2.0);
+    assert_eq!(analysis.by_entry_hour[0].wins, 2);
     let nine = &analysis.by_entry_hour[2];
     close(Some(nine.pnl), 0.0);
     assert_eq!(nine.wins, 1);

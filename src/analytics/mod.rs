@@ -38,6 +38,7 @@
 //! `DataFrame::group_by`s; the scalar formulas above are plain Rust, so a reader can check them by
 //! hand, and every group runs through the same formulas as the whole run.
 
+mod analysis;
 pub mod archive;
 mod charts;
 mod error;
@@ -47,12 +48,10 @@ mod metrics;
 mod records;
 mod report;
 
+pub use analysis::{GroupStats, HoldingBucket, TradeAnalysis, trade_analysis};
 pub use error::AnalyticsError;
 pub use frames::{trades_frame, write_trades_csv, write_trades_parquet};
-pub use grouping::{
-    GroupStats, HoldingBucket, Period, TradeAnalysis, metrics_by_pair, metrics_by_period,
-    trade_analysis,
-};
+pub use grouping::{Period, metrics_by_pair, metrics_by_period};
 pub use metrics::{Metrics, metrics};
 pub use records::{EquityPoint, TradeRecord, ZPath};
 pub use report::{ReportData, render_report, write_report};

@@ -7,11 +7,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::analysis::{GroupStats, TradeAnalysis, trade_analysis};
 use super::charts;
 use super::error::AnalyticsError;
-use super::grouping::{
-    GroupStats, Period, TradeAnalysis, metrics_by_pair, metrics_by_period, trade_analysis,
-};
+use super::grouping::{Period, metrics_by_pair, metrics_by_period};
 use super::metrics::{Metrics, metrics};
 use super::records::{EquityPoint, TradeRecord, ZPath};
 
