@@ -109,6 +109,8 @@ impl Period {
 /// Metrics per calendar period (UTC), in time order, for every period with an equity point or an
 /// exited trade.
 ///
+/// `equity` must be in time order, as for [`metrics`].
+///
 /// A period's equity series starts from the previous period's last point, so its first return is
 /// the move across the boundary and the period returns chain: the product of (1 + total return)
 /// over all periods is 1 + the run's total return. That opening point does not count towards the
