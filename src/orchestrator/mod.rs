@@ -317,7 +317,12 @@ impl Orchestrator {
                     message: format!("[{name}] {}", line.message),
                 })
                 .collect();
-            if let Err(error) = self.worker.store.append_run_logs(run, attempt, &records).await {
+            if let Err(error) = self
+                .worker
+                .store
+                .append_run_logs(run, attempt, &records)
+                .await
+            {
                 tracing::warn!(%error, "could not store the strategy's log lines");
             }
         }

@@ -130,8 +130,10 @@ pub fn parse_pairs(text: &str, origin: &str) -> Result<PairsFile, String> {
         .map_err(|error| format!("{origin}: {error}"))?;
     let mut pairs = Vec::new();
     for entry in raw.pairs {
-        let leg_a = Symbol::parse(&entry.leg_a).map_err(|error| format!("{origin}: leg_a: {error}"))?;
-        let leg_b = Symbol::parse(&entry.leg_b).map_err(|error| format!("{origin}: leg_b: {error}"))?;
+        let leg_a =
+            Symbol::parse(&entry.leg_a).map_err(|error| format!("{origin}: leg_a: {error}"))?;
+        let leg_b =
+            Symbol::parse(&entry.leg_b).map_err(|error| format!("{origin}: leg_b: {error}"))?;
         let name = format!("{leg_a}/{leg_b}");
         if leg_a == leg_b {
             return Err(format!("{origin}: pair {name}: the legs must differ"));
@@ -200,14 +202,16 @@ mod tests {
             ("colour = 3", "colour"),
         ];
         for (line, key) in cases {
-            let text = EMBEDDED.replace(
-                "leg_b = \"SIMB\"\n",
-                &format!("leg_b = \"SIMB\"\n{line}\n"),
-            );
+            let text =
+                EMBEDDED.replace("leg_b = \"SIMB\"\n", &format!("leg_b = \"SIMB\"\n{line}\n"));
             let error = parse_pairs(&text, "pairs.toml").expect_err(line);
             assert!(error.contains(key), "{line}: {error}");
         }
         let same = EMBEDDED.replace("leg_b = \"SIMB\"", "leg_b = \"SIMA\"");
-        assert!(parse_pairs(&same, "p").expect_err("same legs").contains("differ"));
+        assert!(
+            parse_pairs(&same, "p")
+                .expect_err("same legs")
+                .contains("differ")
+        );
     }
 }

@@ -18,7 +18,12 @@ fn number(map: &Map, key: &str) -> Result<Option<f64>> {
             let number = value
                 .as_float()
                 .or_else(|_| value.as_int().map(|integer| integer as f64))
-                .map_err(|_| error(format!("`{key}` must be a number, got {}", value.type_name())))?;
+                .map_err(|_| {
+                    error(format!(
+                        "`{key}` must be a number, got {}",
+                        value.type_name()
+                    ))
+                })?;
             Ok((!number.is_nan()).then_some(number))
         }
     }
@@ -51,7 +56,11 @@ fn run_id() -> Option<i64> {
 }
 
 fn record_spread(pair: &str, fields: &Map) -> Result<Dynamic> {
-    only(fields, &["hedge_ratio", "intercept", "spread", "zscore"], "db::record_spread")?;
+    only(
+        fields,
+        &["hedge_ratio", "intercept", "spread", "zscore"],
+        "db::record_spread",
+    )?;
     let (invocation, host) = host()?;
     let record = SpreadRecord {
         strategy: invocation.script.clone(),
@@ -76,11 +85,19 @@ fn record_spread(pair: &str, fields: &Map) -> Result<Dynamic> {
 fn record_signal(pair: &str, fields: &Map) -> Result<Dynamic> {
     only(
         fields,
-        &["signal", "zscore", "hedge_ratio", "position", "reason", "pair_trade_id"],
+        &[
+            "signal",
+            "zscore",
+            "hedge_ratio",
+            "position",
+            "reason",
+            "pair_trade_id",
+        ],
         "db::record_signal",
     )?;
     let (invocation, host) = host()?;
-    let signal = text(fields, "signal")?.ok_or_else(|| error("db::record_signal needs `signal`"))?;
+    let signal =
+        text(fields, "signal")?.ok_or_else(|| error("db::record_signal needs `signal`"))?;
     const SIGNALS: [&str; 6] = [
         "enter_long_spread",
         "enter_short_spread",
@@ -133,9 +150,8 @@ fn record_performance(pair: &str, fields: &Map) -> Result<Dynamic> {
         "db::record_pair_performance",
     )?;
     let (invocation, host) = host()?;
-    let money = |key: &str| -> Result<String> {
-        Ok(format!("{:.2}", number(fields, key)?.unwrap_or(0.0)))
-    };
+    let money =
+        |key: &str| -> Result<String> { Ok(format!("{:.2}", number(fields, key)?.unwrap_or(0.0))) };
     let count = |key: &str| -> Result<i64> { Ok(number(fields, key)?.unwrap_or(0.0) as i64) };
     let details = match fields.get("details") {
         Some(value) => rhai::serde::from_dynamic::<serde_json::Value>(value)

@@ -14,9 +14,14 @@ pub fn module() -> Module {
             let flow = current()
                 .and_then(|invocation| invocation.flow.clone())
                 .ok_or_else(|| {
-                    error("strategy::cycle runs from a flow the daemon or `tradehost flow run` runs")
+                    error(
+                        "strategy::cycle runs from a flow the daemon or `tradehost flow run` runs",
+                    )
                 })?;
-            let outcome = block_on(&host, flow.host.strategy_cycle(flow.run_id, name.to_owned()));
+            let outcome = block_on(
+                &host,
+                flow.host.strategy_cycle(flow.run_id, name.to_owned()),
+            );
             match outcome {
                 Ok(result) => rhai::serde::to_dynamic(result),
                 Err(message) => Err(error(format!("strategy {name}: {message}"))),
