@@ -235,6 +235,7 @@ fn read_meta(
         None,
         None,
         None,
+        None,
     )
     // However `meta()` fails, the script is refused for its metadata, not for a run.
     .map_err(|failure| ScriptError {

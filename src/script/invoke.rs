@@ -27,6 +27,7 @@ pub fn invoke(
     cancel: Option<Arc<AtomicBool>>,
     flow: Option<FlowContext>,
     trading: Option<Arc<crate::trading::Desk>>,
+    overlay: Option<Arc<super::host::overlay::Overlay>>,
 ) -> Result<(Dynamic, Vec<LogLine>), ScriptError> {
     let invocation = Arc::new(Invocation {
         script: name.to_owned(),
@@ -35,7 +36,7 @@ pub fn invoke(
         logs: Mutex::new(Vec::new()),
         flow,
         trading,
-        recorder: None,
+        overlay,
     });
     let result = host::with_invocation(invocation.clone(), || {
         with_deadline(budget, cancel, || {

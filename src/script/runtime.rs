@@ -129,6 +129,34 @@ impl ScriptRuntime {
             .await
     }
 
+    /// Calls `function` of `script` on the current thread with `overlay` in place of the store,
+    /// for a backtest's loop: no thread hop per call. Must run on a blocking thread.
+    pub fn call_direct(
+        &self,
+        script: &CompiledScript,
+        function: &str,
+        argument: rhai::Dynamic,
+        overlay: Arc<super::host::overlay::Overlay>,
+    ) -> Result<rhai::Dynamic, ScriptError> {
+        let label = script.path.display().to_string();
+        invoke(
+            self.registry.engine(),
+            &label,
+            &script.name,
+            &script.hash,
+            &script.ast,
+            function,
+            vec![argument],
+            Some(self.host.clone()),
+            self.limits.timeout(),
+            None,
+            None,
+            self.desk.get().cloned(),
+            Some(overlay),
+        )
+        .map(|(value, _)| value)
+    }
+
     /// Calls a function of a given compiled script (used by `tradehost script run`).
     pub async fn call_compiled(
         &self,
@@ -165,6 +193,7 @@ impl ScriptRuntime {
                 cancel,
                 flow,
                 trading,
+                None,
             )?;
             let result = to_json(&value)
                 .map_err(|message| ScriptError::new(&label, ErrorKind::Runtime, message))?;

@@ -64,7 +64,12 @@ pub struct Desk {
     engine: Mutex<RiskEngine>,
     /// One submission at a time: the portfolio a check sees must include the orders before it.
     submissions: tokio::sync::Mutex<()>,
+    /// Where last prices come from when not from the store's minute bars (a backtest's history).
+    prices: std::sync::OnceLock<PriceSource>,
 }
+
+/// Last prices from somewhere other than the store (a backtest's history at its clock).
+pub type PriceSource = Arc<dyn Fn(&crate::domain::Symbol) -> Option<crate::domain::Price> + Send + Sync>;
 
 impl Desk {
     /// A desk over `broker`, with the limits given and the risk state stored in the database (a
@@ -101,7 +106,13 @@ impl Desk {
             risk_file,
             engine: Mutex::new(RiskEngine::new(limits, state, now)),
             submissions: tokio::sync::Mutex::new(()),
+            prices: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Takes last prices from `source` instead of the store (once; a backtest does this).
+    pub fn set_price_source(&self, source: PriceSource) {
+        let _ = self.prices.set(source);
     }
 
     /// The broker behind the desk.

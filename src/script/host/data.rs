@@ -29,6 +29,30 @@ pub struct Bars {
 }
 
 impl Bars {
+    /// Bars from columns (a backtest's history); all columns have the times' length.
+    #[allow(clippy::too_many_arguments)] // One argument per column.
+    pub fn from_columns(
+        symbol: &Symbol,
+        timeframe: Timeframe,
+        times: Vec<DateTime<Utc>>,
+        open: Series,
+        high: Series,
+        low: Series,
+        close: Series,
+        volume: Series,
+    ) -> Self {
+        Self {
+            symbol: symbol.to_string(),
+            timeframe: timeframe.to_string(),
+            times,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        }
+    }
+
     fn from_bars(symbol: &Symbol, timeframe: Timeframe, bars: &[Bar]) -> Self {
         let column = |field: fn(&Bar) -> f64| Series::new(bars.iter().map(field).collect());
         Self {
@@ -168,8 +192,15 @@ pub fn register(engine: &mut Engine) {
         "bars",
         |context: NativeCallContext, symbol: &str, timeframe: &str, count: INT| {
             located(&context, || {
-                let (_, host) = host()?;
+                let (invocation, host) = host()?;
                 let (symbol, timeframe) = (parse_symbol(symbol)?, parse_timeframe(timeframe)?);
+                if let Some(overlay) = &invocation.overlay {
+                    let count = usize::try_from(count.clamp(1, MAX_BARS)).unwrap_or(1);
+                    return overlay
+                        .market
+                        .bars(&symbol, timeframe, count, host.clock.now())
+                        .map_err(|failure| error(format!("data::bars: {failure}")));
+                }
                 let bars = load(&host, &symbol, timeframe, Some(count), None, None)?;
                 Ok(Bars::from_bars(&symbol, timeframe, &bars))
             })

@@ -12,6 +12,7 @@ pub mod flow;
 pub mod log;
 pub mod ops;
 pub mod orders;
+pub mod overlay;
 pub mod records;
 pub mod risk;
 pub mod series;
@@ -53,8 +54,8 @@ pub struct Invocation {
     pub flow: Option<FlowContext>,
     /// The order desk behind `orders`, `broker` and `risk`, when the host trades.
     pub trading: Option<Arc<crate::trading::Desk>>,
-    /// Where the pair-table writes go instead of the store (a backtest).
-    pub recorder: Option<Arc<dyn records::Recorder>>,
+    /// A backtest's history, state and records in place of the store.
+    pub overlay: Option<Arc<overlay::Overlay>>,
 }
 
 /// What `flow::…` functions reach: the orchestrator, and the run being served.

@@ -73,8 +73,8 @@ fn record_spread(pair: &str, fields: &Map) -> Result<Dynamic> {
         script_hash: Some(invocation.hash.clone()),
         run_id: run_id(),
     };
-    if let Some(recorder) = &invocation.recorder {
-        recorder.spread(record);
+    if let Some(overlay) = &invocation.overlay {
+        overlay.recorder.spread(record);
         return Ok(Dynamic::UNIT);
     }
     block_on(&host, host.store.record_spread(&record))
@@ -125,8 +125,8 @@ fn record_signal(pair: &str, fields: &Map) -> Result<Dynamic> {
         script_hash: Some(invocation.hash.clone()),
         run_id: run_id(),
     };
-    if let Some(recorder) = &invocation.recorder {
-        recorder.signal(record);
+    if let Some(overlay) = &invocation.overlay {
+        overlay.recorder.signal(record);
         return Ok(Dynamic::UNIT);
     }
     block_on(&host, host.store.record_signal(&record))
@@ -172,8 +172,8 @@ fn record_performance(pair: &str, fields: &Map) -> Result<Dynamic> {
         script_hash: Some(invocation.hash.clone()),
         updated_at: host.clock.now(),
     };
-    if let Some(recorder) = &invocation.recorder {
-        recorder.performance(record);
+    if let Some(overlay) = &invocation.overlay {
+        overlay.recorder.performance(record);
         return Ok(Dynamic::UNIT);
     }
     block_on(&host, host.store.record_pair_performance(&record))

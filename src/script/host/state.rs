@@ -24,6 +24,10 @@ pub fn module() -> Module {
         located(&context, || {
             check_key(key)?;
             let (invocation, host) = host()?;
+            if let Some(overlay) = &invocation.overlay {
+                let state = overlay.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                return Ok(state.get(key).cloned().unwrap_or(Dynamic::UNIT));
+            }
             let stored = block_on(&host, host.store.script_state(&invocation.script, key))
                 .map_err(|failure| error(format!("state::get failed: {failure}")))?;
             match stored {
@@ -44,6 +48,11 @@ pub fn module() -> Module {
             located(&context, || {
                 check_key(key)?;
                 let (invocation, host) = host()?;
+                if let Some(overlay) = &invocation.overlay {
+                    let state =
+                        overlay.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    return Ok(state.get(key).cloned().unwrap_or(default));
+                }
                 let stored = block_on(&host, host.store.script_state(&invocation.script, key))
                     .map_err(|failure| error(format!("state::get failed: {failure}")))?;
                 match stored {
@@ -62,6 +71,14 @@ pub fn module() -> Module {
     module.set_native_fn("set", |context: NativeCallContext, key: &str, value: Dynamic| located(&context, || {
         check_key(key)?;
         let (invocation, host) = host()?;
+        if let Some(overlay) = &invocation.overlay {
+            overlay
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key.to_owned(), value);
+            return Ok(());
+        }
         let json: serde_json::Value = rhai::serde::from_dynamic(&value)
             .map_err(|_| error(format!("state::set(`{key}`): a {} cannot be stored; use numbers, strings, booleans, arrays and maps", value.type_name())))?;
         let now = host.clock.now();
