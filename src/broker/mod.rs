@@ -1,4 +1,5 @@
-//! Brokers: one interface over the built-in paper broker and Alpaca (SPEC §6.1).
+//! Brokers: one interface over the built-in paper broker, Alpaca and the backtest broker
+//! (SPEC §6.1).
 //!
 //! The host's order desk (`trading`) is the only caller. It writes every intent to the outbox
 //! before it calls [`Broker::submit`], and it relies on two promises every implementation keeps:
@@ -7,6 +8,7 @@
 //! that id. Together they make a retried or recovered submission safe.
 
 pub mod alpaca;
+pub mod backtest;
 pub mod paper;
 
 use std::time::Duration;
@@ -221,7 +223,7 @@ impl BrokerError {
 /// The operations the host needs from a broker. Every method may be called concurrently.
 #[async_trait]
 pub trait Broker: Send + Sync {
-    /// A short name for logs and the API: `paper` or `alpaca`.
+    /// A short name for logs and the API: `paper`, `alpaca` or `backtest`.
     fn name(&self) -> &'static str;
     /// The market's hours now.
     async fn clock(&self) -> Result<MarketClock, BrokerError>;

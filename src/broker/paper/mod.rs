@@ -659,7 +659,10 @@ impl Broker for PaperBroker {
 }
 
 /// The order type with a replacement's prices; a price the type does not have is refused.
-fn replaced_type(current: OrderType, replacement: &Replacement) -> Result<OrderType, BrokerError> {
+pub(crate) fn replaced_type(
+    current: OrderType,
+    replacement: &Replacement,
+) -> Result<OrderType, BrokerError> {
     let limit = replacement.limit;
     let stop = replacement.stop;
     match current {
