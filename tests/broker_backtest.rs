@@ -684,7 +684,7 @@ async fn cancel_and_replace_follow_the_order_state_machine() {
     assert_eq!(old.status, OrderStatus::Replaced);
     assert_eq!(old.updated_at, jan10(14, 31) + Duration::seconds(5));
     let open = harness.broker.open_orders().await.expect("open orders");
-    assert_eq!(open, [new.clone()]);
+    assert_eq!(open, [new]);
 
     let reason = rejected_reason(
         harness
