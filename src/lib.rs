@@ -14,6 +14,7 @@ pub mod store;
 pub mod telemetry;
 
 pub mod analytics;
+pub mod backtest;
 pub mod broker;
 pub mod ingest;
 pub mod market;

@@ -1,6 +1,7 @@
 //! The command line: the only module that knows clap. Each subcommand loads configuration, sets up
 //! logging and calls into the library.
 
+mod backtest;
 mod flow;
 mod ingest;
 mod risk;
@@ -79,6 +80,9 @@ enum Command {
     /// The risk engine: status and the kill switch.
     #[command(subcommand)]
     Risk(risk::RiskCommand),
+    /// Run a strategy over stored or simulated history with the backtest broker and the live risk
+    /// engine; print the metrics, write an HTML report and the trades (CSV, Parquet), store the run.
+    Backtest(backtest::BacktestArguments),
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +204,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Flow(command) => flow::flow(&settings, &command).await,
             Command::Deployment(command) => flow::deployment(&settings, &command).await,
             Command::Risk(command) => risk::risk(&settings, &command).await,
+            Command::Backtest(arguments) => backtest::backtest(&settings, &arguments).await,
         }
     })
 }

@@ -69,7 +69,8 @@ pub struct Desk {
 }
 
 /// Last prices from somewhere other than the store (a backtest's history at its clock).
-pub type PriceSource = Arc<dyn Fn(&crate::domain::Symbol) -> Option<crate::domain::Price> + Send + Sync>;
+pub type PriceSource =
+    Arc<dyn Fn(&crate::domain::Symbol) -> Option<crate::domain::Price> + Send + Sync>;
 
 impl Desk {
     /// A desk over `broker`, with the limits given and the risk state stored in the database (a

@@ -25,7 +25,10 @@ pub fn module() -> Module {
             check_key(key)?;
             let (invocation, host) = host()?;
             if let Some(overlay) = &invocation.overlay {
-                let state = overlay.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let state = overlay
+                    .state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 return Ok(state.get(key).cloned().unwrap_or(Dynamic::UNIT));
             }
             let stored = block_on(&host, host.store.script_state(&invocation.script, key))
@@ -49,8 +52,10 @@ pub fn module() -> Module {
                 check_key(key)?;
                 let (invocation, host) = host()?;
                 if let Some(overlay) = &invocation.overlay {
-                    let state =
-                        overlay.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let state = overlay
+                        .state
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     return Ok(state.get(key).cloned().unwrap_or(default));
                 }
                 let stored = block_on(&host, host.store.script_state(&invocation.script, key))

@@ -1,0 +1,11 @@
+//! The backtester (SPEC §7): the same strategy script and the same risk engine and order desk as
+//! live trading, over a history in memory, with the backtest broker and a manual clock that the
+//! loop moves bar by bar. Deterministic: the same history, script and settings give the same
+//! trades.
+
+pub mod history;
+mod recorder;
+mod run;
+
+pub use history::History;
+pub use run::{BacktestResult, BacktestSettings, run};
