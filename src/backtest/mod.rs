@@ -4,8 +4,9 @@
 //! trades.
 
 pub mod history;
-mod recorder;
+pub mod recorder;
 mod run;
 
 pub use history::History;
-pub use run::{BacktestResult, BacktestSettings, run};
+pub use recorder::BacktestRecorder;
+pub use run::{BacktestResult, BacktestSettings, NativeContext, NativeCycle, run};

@@ -30,11 +30,36 @@ use crate::store::Store;
 use crate::strategy::PairsFile;
 use crate::trading::Desk;
 
+/// The same cycle written in Rust, for measuring what the script costs (benches/backtest.rs).
+/// It gets what the script would: the history as of the clock, the desk, the recorder.
+pub trait NativeCycle: Send + Sync {
+    /// One cycle over `pairs` at the clock's time.
+    fn cycle(&self, context: &NativeContext<'_>) -> anyhow::Result<()>;
+}
+
+/// What a native cycle reaches.
+pub struct NativeContext<'a> {
+    /// The history.
+    pub history: &'a History,
+    /// The clock (the decision time).
+    pub clock: &'a Clock,
+    /// The order desk.
+    pub desk: &'a Desk,
+    /// The async runtime, to block on the desk.
+    pub handle: &'a tokio::runtime::Handle,
+    /// Where pair-table rows go.
+    pub recorder: &'a dyn crate::script::host::records::Recorder,
+    /// The active pairs.
+    pub pairs: &'a PairsFile,
+}
+
 /// What a backtest runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BacktestSettings {
-    /// The strategy script.
+    /// The strategy script (its name and hash label the run even with a native cycle).
     pub strategy: PathBuf,
+    /// Run this instead of the script (the benchmark's reference).
+    pub native: Option<Arc<dyn NativeCycle>>,
     /// The pairs and their parameters (their timeframe must be the history's).
     pub pairs: PairsFile,
     /// Starting cash.
@@ -190,6 +215,11 @@ pub async fn run(
     let handle = tokio::runtime::Handle::current();
     let loop_history = history.clone();
     let (loop_broker, loop_desk, loop_clock) = (broker.clone(), desk.clone(), clock.clone());
+    let (native, loop_recorder, loop_pairs) = (
+        settings.native.clone(),
+        recorder.clone(),
+        settings.pairs.clone(),
+    );
     let symbols: Vec<_> = history.symbols.keys().cloned().collect();
     let timeframe = history.timeframe;
     let (equity, elapsed) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -210,9 +240,23 @@ pub async fn run(
             }
             loop_clock.set(decision_time(*time, timeframe).max(*time));
             let decided_at = loop_clock.now();
-            let _outcomes = runtime
-                .call_direct(&script, "on_cycle", context.clone(), overlay.clone())
-                .map_err(|error| anyhow::anyhow!("at {time}: {error}"))?;
+            match &native {
+                Some(native) => native
+                    .cycle(&NativeContext {
+                        history: &loop_history,
+                        clock: &loop_clock,
+                        desk: &loop_desk,
+                        handle: &handle,
+                        recorder: loop_recorder.as_ref(),
+                        pairs: &loop_pairs,
+                    })
+                    .map_err(|error| anyhow::anyhow!("at {time}: {error}"))?,
+                None => {
+                    let _outcomes = runtime
+                        .call_direct(&script, "on_cycle", context.clone(), overlay.clone())
+                        .map_err(|error| anyhow::anyhow!("at {time}: {error}"))?;
+                }
+            }
             if loop_broker.has_working_orders() {
                 // As the paper broker fills a market order at once at the last close, the
                 // orders decided on this bar meet a quote at its close (with its volume), at

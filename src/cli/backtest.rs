@@ -255,6 +255,7 @@ pub async fn backtest(
         .map_err(anyhow::Error::msg)?;
     let base = BacktestSettings {
         strategy: arguments.strategy.clone(),
+        native: None,
         pairs,
         initial_cash: arguments.cash.unwrap_or(config.broker.paper.initial_cash),
         limits,

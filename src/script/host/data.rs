@@ -53,6 +53,11 @@ impl Bars {
         }
     }
 
+    /// The closes (for native code that works on the same bars as a script).
+    pub fn close(&self) -> Series {
+        self.close.clone()
+    }
+
     fn from_bars(symbol: &Symbol, timeframe: Timeframe, bars: &[Bar]) -> Self {
         let column = |field: fn(&Bar) -> f64| Series::new(bars.iter().map(field).collect());
         Self {

@@ -1,0 +1,356 @@
+//! Backtest throughput: the pairs strategy over a million hourly bars (ten cointegrated pairs,
+//! twenty symbols, about twenty-eight years of sessions), once with `strategies/pairs.rhai` and
+//! once with the same cycle written in Rust below, through the same desk, risk engine and
+//! backtest broker. Prints bars per second for each and their ratio.
+//!
+//! `cargo bench --bench backtest` (set BACKTEST_BARS to change the size).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, NaiveDate};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rust_decimal::Decimal;
+use tradehost::backtest::{BacktestSettings, History, NativeContext, NativeCycle};
+use tradehost::domain::{Bar, OrderSide, Price, Quantity, Symbol, Timeframe};
+use tradehost::indicators::{Series, ols};
+use tradehost::market::calendar::UsEquityCalendar;
+use tradehost::script::host::overlay::MarketView;
+use tradehost::store::{PairPerformanceRecord, SignalRecord, SpreadRecord};
+use tradehost::strategy::PairsFile;
+use tradehost::trading::LegRequest;
+
+const PAIRS: usize = 10;
+
+fn price(value: f64) -> Price {
+    Price::new(Decimal::try_from(value).unwrap_or(Decimal::ONE).round_dp(4)).expect("price")
+}
+
+/// Ten pairs: A a random walk in logs, B = 0.3 + β·A + an Ornstein–Uhlenbeck spread.
+fn history(bars_wanted: usize) -> History {
+    let calendar = UsEquityCalendar;
+    let sessions_needed = bars_wanted / (PAIRS * 2 * 7) + 1;
+    let mut times = Vec::new();
+    let mut date = NaiveDate::from_ymd_opt(1999, 1, 4).expect("date");
+    while times.len() < sessions_needed * 7 {
+        if let Some(session) = calendar.session(date) {
+            for hour in 0..7 {
+                let time = session.open + Duration::hours(hour);
+                if time < session.close {
+                    times.push(time);
+                }
+            }
+        }
+        date = date.succ_opt().expect("date");
+    }
+    let mut random = ChaCha8Rng::seed_from_u64(20240101);
+    let mut bars: BTreeMap<Symbol, Vec<Bar>> = BTreeMap::new();
+    for pair in 0..PAIRS {
+        let beta = 0.6 + 0.08 * pair as f64;
+        let (mut log_a, mut spread) = (4.0 + 0.1 * pair as f64, 0.0_f64);
+        let a = Symbol::parse(&format!("A{pair:02}")).expect("symbol");
+        let b = Symbol::parse(&format!("B{pair:02}")).expect("symbol");
+        for time in &times {
+            let shock_a: f64 = random.sample(StandardNormal);
+            let shock_s: f64 = random.sample(StandardNormal);
+            log_a += 0.002 * shock_a;
+            spread += -0.05 * spread + 0.003 * shock_s;
+            let close_a = log_a.exp();
+            let close_b = (0.3 + beta * log_a + spread).exp();
+            for (symbol, close) in [(&a, close_a), (&b, close_b)] {
+                let value = price(close);
+                let bar = Bar::new(
+                    symbol.clone(),
+                    Timeframe::HOUR,
+                    *time,
+                    value,
+                    value,
+                    value,
+                    value,
+                    Quantity::new(Decimal::from(1_000_000)).expect("volume"),
+                )
+                .expect("bar");
+                bars.entry(symbol.clone()).or_default().push(bar);
+            }
+        }
+    }
+    History::from_bars(Timeframe::HOUR, bars)
+}
+
+fn pairs() -> PairsFile {
+    let mut text = String::from(
+        "[defaults]\ntimeframe = \"1Hour\"\nlookback = 500\nwindow = 60\nentry_z = 2.0\nexit_z = 0.5\nstop_z = 3.5\nmax_holding_hours = 120\nbase_notional = 5000\nmin_trades = 10\nkelly_multiplier = 0.5\nmax_fraction = 0.02\n",
+    );
+    for pair in 0..PAIRS {
+        text.push_str(&format!(
+            "\n[[pairs]]\nleg_a = \"A{pair:02}\"\nleg_b = \"B{pair:02}\"\n"
+        ));
+    }
+    tradehost::strategy::pairs::parse_pairs(&text, "bench").expect("pairs")
+}
+
+/// The state the script keeps in `state::` per pair.
+#[derive(Debug, Clone, Default)]
+struct Trade {
+    side: i8,
+    quantity_a: f64,
+    quantity_b: f64,
+    entry_a: f64,
+    entry_b: f64,
+    entry_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Standing {
+    trades: i64,
+    wins: i64,
+    realised: f64,
+    results: Vec<f64>,
+}
+
+/// strategies/pairs.rhai, step for step, in Rust.
+#[derive(Default)]
+struct NativePairs {
+    trades: Mutex<HashMap<String, Trade>>,
+    standings: Mutex<HashMap<String, Standing>>,
+}
+
+impl NativeCycle for NativePairs {
+    fn cycle(&self, context: &NativeContext<'_>) -> anyhow::Result<()> {
+        let now = context.clock.now();
+        for pair in &context.pairs.pairs {
+            let parameters = &pair.parameters;
+            let count = parameters.lookback as usize;
+            let a = context
+                .history
+                .bars(&pair.leg_a, Timeframe::HOUR, count, now)
+                .map_err(anyhow::Error::msg)?;
+            let b = context
+                .history
+                .bars(&pair.leg_b, Timeframe::HOUR, count, now)
+                .map_err(anyhow::Error::msg)?;
+            let (a, b) = (close_of(&a), close_of(&b));
+            if a.len() < parameters.window as usize + 2 || a.len() != b.len() {
+                continue;
+            }
+            let (log_a, log_b) = (a.ln(), b.ln());
+            let fit = ols(log_a.values(), log_b.values())?;
+            let spread = log_b
+                .sub(&log_a.mul_scalar(fit.beta))?
+                .sub_scalar(fit.alpha);
+            let z = spread
+                .zscore(parameters.window as usize)?
+                .last()
+                .unwrap_or(f64::NAN);
+            context.recorder.spread(SpreadRecord {
+                strategy: "pairs".into(),
+                pair: pair.name.clone(),
+                time: now,
+                hedge_ratio: fit.beta,
+                intercept: fit.alpha,
+                spread: spread.last().unwrap_or(f64::NAN),
+                zscore: Some(z),
+                script_hash: None,
+                run_id: None,
+            });
+            let (price_a, price_b) = (a.last().unwrap_or(0.0), b.last().unwrap_or(0.0));
+            let mut trades = self.trades.lock().expect("trades");
+            let trade = trades.entry(pair.name.clone()).or_default();
+            let held = (now.timestamp_millis() - trade.entry_ms) as f64 / 3_600_000.0;
+            let signal = if trade.side == 0 {
+                if z > parameters.entry_z {
+                    "enter_short_spread"
+                } else if z < -parameters.entry_z {
+                    "enter_long_spread"
+                } else {
+                    "hold"
+                }
+            } else if z.abs() > parameters.stop_z {
+                "stop"
+            } else if z.abs() < parameters.exit_z {
+                "exit"
+            } else if held > parameters.max_holding_hours {
+                "time_stop"
+            } else {
+                "hold"
+            };
+            let mut pair_trade_id = None;
+            let mut standings = self.standings.lock().expect("standings");
+            let standing = standings.entry(pair.name.clone()).or_default();
+            if signal.starts_with("enter") {
+                let notional = parameters.base_notional;
+                let quantity_b = (notional / price_b).floor();
+                let quantity_a = (notional * fit.beta.abs() / price_a).floor();
+                if quantity_a >= 1.0 && quantity_b >= 1.0 {
+                    let long = signal == "enter_long_spread";
+                    let outcome = context.handle.block_on(context.desk.submit_pair(
+                        "pairs",
+                        None,
+                        None,
+                        [
+                            leg(&pair.leg_b, long, quantity_b),
+                            leg(&pair.leg_a, !long, quantity_a),
+                        ],
+                    ))?;
+                    if outcome.accepted {
+                        pair_trade_id = outcome.pair_trade_id;
+                        *trade = Trade {
+                            side: if long { 1 } else { -1 },
+                            quantity_a,
+                            quantity_b,
+                            entry_a: price_a,
+                            entry_b: price_b,
+                            entry_ms: now.timestamp_millis(),
+                        };
+                    }
+                }
+            } else if signal != "hold" {
+                let long = trade.side == 1;
+                let outcome = context.handle.block_on(context.desk.submit_pair(
+                    "pairs",
+                    None,
+                    None,
+                    [
+                        leg(&pair.leg_b, !long, trade.quantity_b),
+                        leg(&pair.leg_a, long, trade.quantity_a),
+                    ],
+                ))?;
+                if outcome.accepted {
+                    pair_trade_id = outcome.pair_trade_id;
+                    let pnl = f64::from(trade.side)
+                        * (trade.quantity_b * (price_b - trade.entry_b)
+                            - trade.quantity_a * (price_a - trade.entry_a));
+                    standing.trades += 1;
+                    standing.wins += i64::from(pnl > 0.0);
+                    standing.realised += pnl;
+                    standing.results.push(pnl);
+                    *trade = Trade::default();
+                }
+            }
+            let position = match trade.side {
+                1 => "long_spread",
+                -1 => "short_spread",
+                _ => "flat",
+            };
+            context.recorder.signal(SignalRecord {
+                strategy: "pairs".into(),
+                pair: pair.name.clone(),
+                time: now,
+                signal: signal.into(),
+                zscore: Some(z),
+                hedge_ratio: Some(fit.beta),
+                position: position.into(),
+                reason: String::new(),
+                pair_trade_id,
+                script_hash: None,
+                run_id: None,
+            });
+            context.recorder.performance(PairPerformanceRecord {
+                strategy: "pairs".into(),
+                pair: pair.name.clone(),
+                position: position.into(),
+                realised_pnl: format!("{:.2}", standing.realised),
+                unrealised_pnl: "0".into(),
+                trades: standing.trades,
+                wins: standing.wins,
+                current_z: Some(z),
+                holding_hours: None,
+                details: serde_json::json!({ "hedge_ratio": fit.beta }),
+                script_hash: None,
+                updated_at: now,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn close_of(bars: &tradehost::script::host::data::Bars) -> Series {
+    bars.close()
+}
+
+fn leg(symbol: &Symbol, buy: bool, quantity: f64) -> LegRequest {
+    LegRequest {
+        symbol: symbol.clone(),
+        side: if buy { OrderSide::Buy } else { OrderSide::Sell },
+        quantity: Quantity::new(Decimal::try_from(quantity).unwrap_or(Decimal::ONE))
+            .expect("quantity"),
+    }
+}
+
+fn settings(native: bool) -> BacktestSettings {
+    let repository = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut limits = tradehost::trading::limits_file::parse(
+        tradehost::trading::limits_file::EMBEDDED,
+        "embedded",
+    )
+    .expect("limits");
+    // Ten pairs at 5,000 a leg: room for all of them at once.
+    limits.max_gross_exposure = Decimal::from(10_000_000);
+    limits.max_net_exposure = Decimal::from(10_000_000);
+    limits.max_leverage = Decimal::from(10);
+    limits.max_position_percent_of_equity = Decimal::from(100);
+    let config: tradehost::config::Config =
+        toml_defaults().expect("the embedded default configuration");
+    BacktestSettings {
+        strategy: repository.join("strategies/pairs.rhai"),
+        native: native.then(|| Arc::new(NativePairs::default()) as Arc<dyn NativeCycle>),
+        pairs: pairs(),
+        initial_cash: Decimal::from(1_000_000),
+        limits,
+        paper: config.broker.paper,
+        trading: config.trading,
+        script_limits: config.scripts.limits,
+    }
+}
+
+fn toml_defaults() -> anyhow::Result<tradehost::config::Config> {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    Ok(Figment::new()
+        .merge(Toml::string(tradehost::config::EMBEDDED_DEFAULTS))
+        .extract()?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let wanted: usize = std::env::var("BACKTEST_BARS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(1_000_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let history = Arc::new(history(wanted));
+    println!(
+        "backtest bench: {} hourly bars, {} symbols, {} bar times",
+        history.bar_count(),
+        history.symbols.len(),
+        history.timeline().len()
+    );
+    let mut speeds = Vec::new();
+    for (label, native) in [
+        ("Rhai script (strategies/pairs.rhai)", false),
+        ("native Rust cycle", true),
+    ] {
+        let result =
+            runtime.block_on(tradehost::backtest::run(settings(native), history.clone()))?;
+        let speed = result.bars as f64 / result.elapsed.as_secs_f64();
+        println!(
+            "{label:<38} {:>10.0} bars/s  ({:.1} s, {} trades, {} orders, {} signals)",
+            speed,
+            result.elapsed.as_secs_f64(),
+            result.metrics.trades,
+            result.orders,
+            result.signals
+        );
+        speeds.push(speed);
+    }
+    println!(
+        "script / native time ratio: {:.2}× (target ≤ 2×; target ≥ 200,000 bars/s)",
+        speeds[1] / speeds[0]
+    );
+    Ok(())
+}
