@@ -1,0 +1,224 @@
+//! The backtester: the same strategy script over the real pairs in ../shared/data/pairs (daily,
+//! imported with the CSV importer) and over the simulated market (hourly); deterministic; the
+//! cointegrated pairs earn and the negative control (XLF/XLK) does not; `tradehost backtest`
+//! writes the report and trades and stores the run.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::TimeZone;
+use rust_decimal::Decimal;
+use tradehost::backtest::{BacktestResult, BacktestSettings, History};
+use tradehost::clock::Clock;
+use tradehost::domain::{Symbol, Timeframe};
+use tradehost::ingest::csv::import_file;
+use tradehost::market::csv::CsvOptions;
+use tradehost::store::Store;
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn defaults() -> tradehost::config::Config {
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+    Figment::new()
+        .merge(Toml::string(tradehost::config::EMBEDDED_DEFAULTS))
+        .extract()
+        .expect("embedded defaults")
+}
+
+/// One pair with the shipped defaults, adjusted for daily or hourly bars.
+fn pairs(
+    leg_a: &str,
+    leg_b: &str,
+    timeframe: &str,
+    lookback: u32,
+    window: u32,
+) -> tradehost::strategy::PairsFile {
+    let text = format!(
+        "[defaults]\ntimeframe = \"{timeframe}\"\nlookback = {lookback}\nwindow = {window}\nentry_z = 2.0\nexit_z = 0.5\nstop_z = 3.5\nmax_holding_hours = 720\nbase_notional = 10000\nmin_trades = 10\nkelly_multiplier = 0.5\nmax_fraction = 0.1\n\n[[pairs]]\nleg_a = \"{leg_a}\"\nleg_b = \"{leg_b}\"\n"
+    );
+    tradehost::strategy::pairs::parse_pairs(&text, "test").expect("pairs")
+}
+
+fn settings(pairs: tradehost::strategy::PairsFile) -> BacktestSettings {
+    let config = defaults();
+    BacktestSettings {
+        strategy: repository().join("strategies/pairs.rhai"),
+        native: None,
+        pairs,
+        initial_cash: Decimal::from(100_000),
+        limits: tradehost::trading::limits_file::parse(
+            tradehost::trading::limits_file::EMBEDDED,
+            "embedded",
+        )
+        .expect("limits"),
+        paper: config.broker.paper,
+        trading: config.trading,
+        script_limits: config.scripts.limits,
+    }
+}
+
+async fn import(store: &Store, file: &str) -> bool {
+    let Some(data) = support::shared_data() else {
+        return false;
+    };
+    let clock = Clock::manual(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time"),
+    );
+    import_file(
+        store,
+        &clock,
+        &data.join("pairs").join(file),
+        &CsvOptions::default(),
+        false,
+    )
+    .await
+    .expect("import");
+    true
+}
+
+async fn daily(store: &Store, leg_a: &str, leg_b: &str) -> BacktestResult {
+    let symbols = [
+        Symbol::parse(leg_a).expect("a"),
+        Symbol::parse(leg_b).expect("b"),
+    ];
+    let history = History::from_store(store, &symbols, Timeframe::DAY, None, None)
+        .await
+        .expect("history");
+    tradehost::backtest::run(
+        settings(pairs(leg_a, leg_b, "1Day", 120, 20)),
+        Arc::new(history),
+    )
+    .await
+    .expect("backtest")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cointegrated_pairs_earn_and_the_negative_control_does_not() {
+    let database = support::sqlite().await;
+    for file in ["ANZ-ADB.csv", "BKD_ESC_2009_2011.csv", "XLF-XLK.csv"] {
+        if !import(&database.store, file).await {
+            return;
+        }
+    }
+    let anz = daily(&database.store, "ANZ", "ADB").await;
+    let bkd = daily(&database.store, "BKD", "ESC").await;
+    let xlf = daily(&database.store, "XLF", "XLK").await;
+    for (name, result) in [("ANZ/ADB", &anz), ("BKD/ESC", &bkd), ("XLF/XLK", &xlf)] {
+        println!(
+            "{name}: {} trades, return {:?}, Sharpe {:?}, win rate {:?}",
+            result.metrics.trades,
+            result.metrics.total_return,
+            result.metrics.sharpe,
+            result.metrics.win_rate
+        );
+        assert!(result.metrics.trades >= 5, "{name} trades");
+        // Closed trades' P&L comes from their fills, so the trades add up to the equity's change
+        // (up to a trade still open at the end, valued from closes without its exit costs).
+        let from_trades: f64 = result.trades.iter().map(|trade| trade.pnl).sum();
+        let from_equity = result.equity.last().expect("equity").equity - 100_000.0;
+        assert!(
+            (from_trades - from_equity).abs() < 50.0,
+            "{name}: {from_trades} vs {from_equity}"
+        );
+    }
+    assert!(anz.metrics.total_return.expect("return") > 0.0);
+    assert!(bkd.metrics.total_return.expect("return") > 0.0);
+    assert!(
+        xlf.metrics.total_return.expect("return") < 0.0,
+        "the negative control loses"
+    );
+    assert!(anz.metrics.sharpe > xlf.metrics.sharpe && bkd.metrics.sharpe > xlf.metrics.sharpe);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_inputs_give_identical_trades() {
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 1, 5, 14, 0, 0)
+        .single()
+        .expect("time");
+    let history =
+        Arc::new(History::simulated(20240101, start, 120, Timeframe::HOUR).expect("history"));
+    let run = || {
+        let history = history.clone();
+        async move {
+            tradehost::backtest::run(settings(pairs("SIMA", "SIMB", "1Hour", 200, 60)), history)
+                .await
+                .expect("backtest")
+        }
+    };
+    let (first, second) = (run().await, run().await);
+    assert!(first.metrics.trades >= 3, "{} trades", first.metrics.trades);
+    assert_eq!(first.trades, second.trades);
+    assert_eq!(first.equity, second.equity);
+    assert_eq!(first.orders, second.orders);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tradehost_backtest_prints_metrics_writes_the_report_and_stores_the_run() {
+    let project = tempfile::tempdir().expect("project");
+    let root = project.path();
+    let database = tradehost::config::DatabaseLocation::Sqlite(root.join("data/tradehost.db"));
+    let store = Store::open(&database, 2).await.expect("store");
+    if !import(&store, "ANZ-ADB.csv").await {
+        return;
+    }
+    let out = root.join("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tradehost"))
+        .args(["--root", &root.display().to_string(), "backtest"])
+        .arg(repository().join("strategies/pairs.rhai"))
+        .args([
+            "--pair",
+            "ANZ/ADB",
+            "--timeframe",
+            "1Day",
+            "--set",
+            "lookback=120",
+            "--set",
+            "window=20",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run tradehost backtest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for line in [
+        "total return",
+        "Sharpe",
+        "max drawdown",
+        "win rate",
+        "profit factor",
+        "stored as backtest run 1",
+    ] {
+        assert!(stdout.contains(line), "`{line}` in\n{stdout}");
+    }
+    let report = std::fs::read_to_string(out.join("report.html")).expect("report");
+    assert!(
+        report.matches("<svg").count() >= 4,
+        "equity, drawdown, per-pair and z-score charts"
+    );
+    assert!(report.contains("ANZ/ADB"));
+    let csv = std::fs::read_to_string(out.join("trades.csv")).expect("trades.csv");
+    assert!(csv.lines().count() > 5, "{csv}");
+    assert!(out.join("trades.parquet").is_file());
+    let rows = store
+        .read_only_query("SELECT strategy, bars FROM backtest_runs", &[])
+        .await
+        .expect("runs");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["strategy"], serde_json::json!("pairs"));
+    assert_eq!(rows[0]["bars"], serde_json::json!(842));
+}
