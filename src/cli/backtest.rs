@@ -288,7 +288,7 @@ pub async fn backtest(
         );
     }
     let report = ReportData::from_run(
-        &format!("Backtest of {} ({})", result.strategy, source),
+        format!("Backtest of {} ({})", result.strategy, source),
         parameters.clone(),
         result.equity.clone(),
         result.trades.clone(),
