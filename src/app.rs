@@ -262,6 +262,7 @@ pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
         market_fetch: None,
         overrides: config.overrides.clone(),
         pairs_file: Some(settings.config_dir.join("pairs.toml")),
+        reports_dir: Some(settings.data_dir().join("reports")),
     }
 }
 

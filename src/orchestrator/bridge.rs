@@ -77,4 +77,16 @@ impl crate::script::host::FlowHost for FlowBridge {
             orchestrator.strategy_cycle(parent, &name).await
         })
     }
+
+    fn write_report(
+        &self,
+        days: i64,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::script::host::FlowResult> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let orchestrator = self.0.upgrade().ok_or("the orchestrator has stopped")?;
+            orchestrator.write_report(days).await
+        })
+    }
 }

@@ -72,6 +72,8 @@ pub struct OrchestratorSettings {
     pub overrides: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// `config/pairs.toml`, read by `strategy::cycle` at every cycle [default: the embedded one].
     pub pairs_file: Option<std::path::PathBuf>,
+    /// Where `analytics::report` writes HTML reports; reports are refused when unset.
+    pub reports_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for OrchestratorSettings {
@@ -88,6 +90,7 @@ impl Default for OrchestratorSettings {
             market_fetch: None,
             overrides: BTreeMap::new(),
             pairs_file: None,
+            reports_dir: None,
         }
     }
 }
@@ -258,6 +261,42 @@ impl Orchestrator {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The HTML report of the last `days` of live trading (equity from the portfolio snapshots,
+    /// closed pair trades from their fills), written into the reports folder.
+    pub async fn write_report(&self, days: i64) -> Result<serde_json::Value, String> {
+        let folder = self
+            .settings
+            .reports_dir
+            .clone()
+            .ok_or("no reports folder is configured")?;
+        let store = &self.worker.store;
+        let now = self.worker.clock.now();
+        let since = now - chrono::Duration::days(days);
+        let equity = crate::strategy::performance::equity(store, since)
+            .await
+            .map_err(|error| error.to_string())?;
+        let trades = crate::strategy::performance::trades(store, since)
+            .await
+            .map_err(|error| error.to_string())?;
+        let mut parameters = std::collections::BTreeMap::new();
+        parameters.insert("period".to_owned(), format!("{days} days to {now}"));
+        let report = crate::analytics::ReportData::from_run(
+            format!("Trading report, {}", now.format("%Y-%m-%d")),
+            parameters,
+            equity,
+            trades,
+            Vec::new(),
+            crate::analytics::Period::Month,
+            252.0 * 7.0,
+        )
+        .map_err(|error| error.to_string())?;
+        std::fs::create_dir_all(&folder)
+            .map_err(|error| format!("{}: {error}", folder.display()))?;
+        let path = folder.join(format!("report-{}.html", now.format("%Y%m%d-%H%M")));
+        crate::analytics::write_report(&path, &report).map_err(|error| error.to_string())?;
+        Ok(serde_json::Value::String(path.display().to_string()))
     }
 
     /// One cycle of strategy `name`: `on_cycle(ctx)` with the active pairs of

@@ -244,6 +244,49 @@ impl Store {
             .collect()
     }
 
+    /// Signals that opened or closed a pair trade at or after `since`, oldest first.
+    pub async fn trade_signals_since(&self, since: DateTime<Utc>) -> Result<Vec<SignalRecord>> {
+        type Row = (
+            String,
+            String,
+            i64,
+            String,
+            Option<f64>,
+            Option<f64>,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT strategy, pair, ts, signal, zscore, hedge_ratio, position, reason, pair_trade_id, script_hash, run_id \
+                 FROM pair_signal WHERE ts >= $1 AND pair_trade_id IS NOT NULL ORDER BY ts, id",
+            )
+            .bind(to_millis(since))
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(SignalRecord {
+                    strategy: row.0,
+                    pair: row.1,
+                    time: from_millis("pair_signal", "ts", row.2)?,
+                    signal: row.3,
+                    zscore: row.4,
+                    hedge_ratio: row.5,
+                    position: row.6,
+                    reason: row.7,
+                    pair_trade_id: row.8,
+                    script_hash: row.9,
+                    run_id: row.10,
+                })
+            })
+            .collect()
+    }
+
     /// Counts of the three pair tables' rows: spreads, signals, pairs with a standing.
     pub async fn pair_table_counts(&self) -> Result<(i64, i64, i64)> {
         let counts: (i64, i64, i64) = on_pool!(self, |pool| {

@@ -5,6 +5,7 @@
 //! runtime handle's `block_on`), never on an async worker. The call being served is found through
 //! a thread-local [`Invocation`], set by the runtime for the duration of one call.
 
+pub mod analytics;
 pub mod broker;
 pub mod data;
 pub mod db;
@@ -98,6 +99,13 @@ pub trait FlowHost: Send + Sync {
         &self,
         parent: Option<i64>,
         name: String,
+    ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
+
+    /// Writes the HTML report of the last `days` of live trading into the reports folder;
+    /// returns its path.
+    fn write_report(
+        &self,
+        days: i64,
     ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
 
     /// Archives the oldest month of bars older than `retention_days` to Parquet and deletes
@@ -199,4 +207,5 @@ pub fn register(engine: &mut Engine) {
     engine.register_static_module("broker", broker::module().into());
     engine.register_static_module("risk", risk::module().into());
     engine.register_static_module("strategy", strategy::module().into());
+    engine.register_static_module("analytics", analytics::module().into());
 }
