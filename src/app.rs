@@ -247,6 +247,95 @@ fn alpaca_fetch(
     })
 }
 
+/// The `run_backtest` flow's backtest: the configured strategy (`strategies/<strategy>.rhai`,
+/// default `pairs`) and pairs over `days` (default 120) of the simulated market, hourly, with the
+/// configured limits, fill model and desk; the run is stored in `backtest_runs`.
+pub fn backtest_runner(settings: &Settings) -> crate::orchestrator::BacktestRunner {
+    let settings = settings.clone();
+    Arc::new(move |parameters: serde_json::Value| {
+        let settings = settings.clone();
+        Box::pin(async move {
+            let number = |key: &str, default: i64| {
+                parameters
+                    .get(key)
+                    .and_then(serde_json::Value::as_i64)
+                    .unwrap_or(default)
+            };
+            let days = number("days", 120).clamp(1, 3650);
+            let strategy = parameters
+                .get("strategy")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("pairs")
+                .to_owned();
+            if !strategy
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(format!("`{strategy}` is not a strategy name"));
+            }
+            let config = &settings.config;
+            let pairs = crate::strategy::load_pairs(&settings.config_dir.join("pairs.toml"))?;
+            let limits = crate::trading::limits_file::load(&settings.config_dir.join("risk.toml"))?;
+            let seed = u64::try_from(number(
+                "seed",
+                i64::try_from(config.market.seed).unwrap_or(0),
+            ))
+            .unwrap_or(config.market.seed);
+            let history = crate::backtest::History::simulated(
+                seed,
+                config.clock.start,
+                days,
+                crate::domain::Timeframe::HOUR,
+            )
+            .map_err(|error| error.to_string())?;
+            let path = settings.strategies_dir().join(format!("{strategy}.rhai"));
+            let backtest = crate::backtest::BacktestSettings {
+                strategy: path,
+                native: None,
+                pairs,
+                initial_cash: config.broker.paper.initial_cash,
+                limits,
+                paper: config.broker.paper.clone(),
+                trading: config.trading.clone(),
+                script_limits: config.scripts.limits.clone(),
+            };
+            let result = crate::backtest::run(backtest.clone(), Arc::new(history))
+                .await
+                .map_err(|error| format!("{error:#}"))?;
+            let store = Store::open(&settings.database, 2)
+                .await
+                .map_err(|error| error.to_string())?;
+            let record = crate::store::BacktestRunRecord {
+                id: 0,
+                created_at: Utc::now(),
+                strategy: result.strategy.clone(),
+                script_hash: result.script_hash.clone(),
+                source: format!("simulated market, seed {seed}, {days} days, hourly"),
+                parameters: serde_json::to_value(&backtest.pairs).unwrap_or_default(),
+                start: result
+                    .equity
+                    .first()
+                    .map_or(config.clock.start, |point| point.time),
+                end: result
+                    .equity
+                    .last()
+                    .map_or(config.clock.start, |point| point.time),
+                bars: i64::try_from(result.bars).unwrap_or(i64::MAX),
+                metrics: serde_json::to_value(&result.metrics).unwrap_or_default(),
+                trades: serde_json::to_value(&result.trades).unwrap_or_default(),
+                report: None,
+            };
+            let id = store
+                .insert_backtest_run(&record)
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok(
+                json!({ "backtest_run": id, "bars": result.bars, "trades": result.metrics.trades, "metrics": result.metrics }),
+            )
+        })
+    })
+}
+
 /// The orchestrator's settings from configuration.
 pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
     let config = &settings.config.orchestrator;
@@ -263,6 +352,7 @@ pub fn orchestrator_settings(settings: &Settings) -> OrchestratorSettings {
         overrides: config.overrides.clone(),
         pairs_file: Some(settings.config_dir.join("pairs.toml")),
         reports_dir: Some(settings.data_dir().join("reports")),
+        backtest: Some(backtest_runner(settings)),
     }
 }
 

@@ -89,4 +89,21 @@ impl crate::script::host::FlowHost for FlowBridge {
             orchestrator.write_report(days).await
         })
     }
+
+    fn run_backtest(
+        &self,
+        parameters: serde_json::Value,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::script::host::FlowResult> + Send + '_>,
+    > {
+        Box::pin(async move {
+            let orchestrator = self.0.upgrade().ok_or("the orchestrator has stopped")?;
+            let runner = orchestrator
+                .settings
+                .backtest
+                .clone()
+                .ok_or("backtests are not configured in this process")?;
+            runner(parameters).await
+        })
+    }
 }

@@ -47,6 +47,16 @@ pub type MarketFetch = Arc<
         + Sync,
 >;
 
+/// Runs a backtest for the `run_backtest` flow with the given parameters, returning its summary.
+pub type BacktestRunner = Arc<
+    dyn Fn(
+            serde_json::Value,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<serde_json::Value, String>> + Send>,
+        > + Send
+        + Sync,
+>;
+
 /// Settings of the orchestrator loop.
 #[derive(Clone)]
 pub struct OrchestratorSettings {
@@ -74,6 +84,8 @@ pub struct OrchestratorSettings {
     pub pairs_file: Option<std::path::PathBuf>,
     /// Where `analytics::report` writes HTML reports; reports are refused when unset.
     pub reports_dir: Option<std::path::PathBuf>,
+    /// What `analytics::backtest` runs.
+    pub backtest: Option<BacktestRunner>,
 }
 
 impl Default for OrchestratorSettings {
@@ -91,6 +103,7 @@ impl Default for OrchestratorSettings {
             overrides: BTreeMap::new(),
             pairs_file: None,
             reports_dir: None,
+            backtest: None,
         }
     }
 }

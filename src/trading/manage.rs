@@ -141,13 +141,44 @@ impl Desk {
     /// feeds closed trades' P&L to the engine's losing-streak rule.
     pub(super) async fn store_executions(&self, since: DateTime<Utc>) -> Result<usize> {
         let executions = self.broker.executions_since(since).await?;
+        if executions.is_empty() {
+            return Ok(0);
+        }
+        // What is already stored is skipped before any other work: a sync runs often and sees
+        // the same executions many times.
+        let known: std::collections::HashSet<String> = self
+            .store
+            .fills_since(since)
+            .await?
+            .into_iter()
+            .map(|fill| fill.execution_id)
+            .collect();
+        let fresh: Vec<_> = executions
+            .into_iter()
+            .filter(|execution| !known.contains(&execution.execution_id))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        // The book the stored fills add up to, per symbol (shares, average cost), built once.
+        let mut book: std::collections::HashMap<crate::domain::Symbol, (Decimal, Decimal)> =
+            std::collections::HashMap::new();
+        for fill in self.store.fills_since(DateTime::<Utc>::UNIX_EPOCH).await? {
+            let entry = book.entry(fill.symbol.clone()).or_default();
+            apply_to_book(
+                entry,
+                fill.side.sign() * fill.quantity.value(),
+                fill.price.value(),
+            );
+        }
         let mut stored = 0;
-        for execution in executions {
+        for execution in fresh {
             let order = self
                 .store
                 .order_by_broker_id(&execution.broker_order_id)
                 .await?;
-            let pnl = self.realised_pnl(&execution).await?;
+            let entry = book.entry(execution.symbol.clone()).or_default();
+            let pnl = realised(*entry, &execution);
             let inserted = self
                 .store
                 .insert_fill(&FillRecord {
@@ -165,46 +196,17 @@ impl Desk {
                 .await?;
             if inserted {
                 stored += 1;
+                apply_to_book(
+                    entry,
+                    execution.side.sign() * execution.quantity.value(),
+                    execution.price.value(),
+                );
                 if let Some(pnl) = pnl {
                     self.record_trade_result(pnl).await?;
                 }
             }
         }
         Ok(stored)
-    }
-
-    /// The realised P&L of an execution that reduces the position the stored fills add up to
-    /// (at their average cost), for the consecutive-losses rule; `None` when it opens or adds.
-    async fn realised_pnl(&self, execution: &crate::broker::Execution) -> Result<Option<Money>> {
-        let (mut held, mut cost) = (Decimal::ZERO, Decimal::ZERO);
-        for fill in self.store.fills_since(DateTime::<Utc>::UNIX_EPOCH).await? {
-            if fill.symbol != execution.symbol || fill.execution_id == execution.execution_id {
-                continue;
-            }
-            let signed = fill.side.sign() * fill.quantity.value();
-            let next = held + signed;
-            if held.is_zero() || held.is_sign_negative() == signed.is_sign_negative() {
-                if !next.is_zero() {
-                    cost = (cost * held + fill.price.value() * signed) / next;
-                }
-            } else if next.is_zero() || next.is_sign_negative() != held.is_sign_negative() {
-                // Closed through zero: what is left was opened at this fill's price.
-                cost = fill.price.value();
-            }
-            held = next;
-        }
-        let signed = execution.side.sign() * execution.quantity.value();
-        if held.is_zero() || held.is_sign_negative() == signed.is_sign_negative() {
-            return Ok(None);
-        }
-        let closed = execution.quantity.value().min(held.abs());
-        let direction = if held.is_sign_negative() {
-            Decimal::NEGATIVE_ONE
-        } else {
-            Decimal::ONE
-        };
-        let pnl = (execution.price.value() - cost) * closed * direction;
-        Ok(Some(Money::new(pnl) - execution.commission))
     }
 
     /// Feeds a closing execution's P&L to the engine's losing-streak rule.
@@ -352,4 +354,41 @@ impl Desk {
         tracing::warn!(pair_trade = %trade.id, %note, "pair trade orphan handled");
         Ok(())
     }
+}
+
+/// Adds `signed` shares at `price` to a (shares, average cost) book entry.
+fn apply_to_book(entry: &mut (Decimal, Decimal), signed: Decimal, price: Decimal) {
+    let (held, cost) = *entry;
+    let next = held + signed;
+    let cost = if held.is_zero() || held.is_sign_negative() == signed.is_sign_negative() {
+        if next.is_zero() {
+            Decimal::ZERO
+        } else {
+            (cost * held + price * signed) / next
+        }
+    } else if next.is_zero() || next.is_sign_negative() != held.is_sign_negative() {
+        // Closed through zero: what is left was opened at this price.
+        price
+    } else {
+        cost
+    };
+    *entry = (next, cost);
+}
+
+/// The realised P&L of an execution that reduces the position `entry` describes (at its
+/// average cost), for the consecutive-losses rule; `None` when it opens or adds.
+fn realised(entry: (Decimal, Decimal), execution: &crate::broker::Execution) -> Option<Money> {
+    let (held, cost) = entry;
+    let signed = execution.side.sign() * execution.quantity.value();
+    if held.is_zero() || held.is_sign_negative() == signed.is_sign_negative() {
+        return None;
+    }
+    let closed = execution.quantity.value().min(held.abs());
+    let direction = if held.is_sign_negative() {
+        Decimal::NEGATIVE_ONE
+    } else {
+        Decimal::ONE
+    };
+    let pnl = (execution.price.value() - cost) * closed * direction;
+    Some(Money::new(pnl) - execution.commission)
 }

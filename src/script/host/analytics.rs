@@ -69,5 +69,20 @@ pub fn module() -> Module {
             }
         })
     });
+    module.set_native_fn("backtest", |context: NativeCallContext, parameters: rhai::Map| {
+        located(&context, || {
+            let (_, host) = host()?;
+            let flow = current()
+                .and_then(|invocation| invocation.flow.clone())
+                .ok_or_else(|| error("analytics::backtest runs from a flow the daemon or `tradehost flow run` runs"))?;
+            let parameters: serde_json::Value =
+                rhai::serde::from_dynamic(&rhai::Dynamic::from_map(parameters))
+                    .map_err(|failure| error(format!("analytics::backtest parameters: {failure}")))?;
+            match block_on(&host, flow.host.run_backtest(parameters)) {
+                Ok(summary) => rhai::serde::to_dynamic(summary),
+                Err(message) => Err(error(format!("analytics::backtest: {message}"))),
+            }
+        })
+    });
     module
 }

@@ -108,6 +108,12 @@ pub trait FlowHost: Send + Sync {
         days: i64,
     ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
 
+    /// Runs a backtest of the configured strategy with `parameters`; returns its summary.
+    fn run_backtest(
+        &self,
+        parameters: serde_json::Value,
+    ) -> std::pin::Pin<Box<dyn Future<Output = FlowResult> + Send + '_>>;
+
     /// Archives the oldest month of bars older than `retention_days` to Parquet and deletes
     /// them; returns `#{ rows, file, done }` (done: nothing older is left).
     fn archive_bars(
