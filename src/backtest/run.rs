@@ -302,25 +302,7 @@ pub async fn run(
         };
         let mut cash = 0.0;
         for id in [entry, exit] {
-            for order in store.orders_of_pair_trade(&id).await? {
-                for fill in fills
-                    .iter()
-                    .filter(|fill| fill.client_order_id.as_ref() == Some(&order.client_order_id))
-                {
-                    let quantity =
-                        rust_decimal::prelude::ToPrimitive::to_f64(&fill.quantity.value())
-                            .unwrap_or(0.0);
-                    let notional = quantity * fill.price.to_f64();
-                    let sign = if fill.side == crate::domain::OrderSide::Buy {
-                        -1.0
-                    } else {
-                        1.0
-                    };
-                    cash += sign * notional
-                        - rust_decimal::prelude::ToPrimitive::to_f64(&fill.commission.value())
-                            .unwrap_or(0.0);
-                }
-            }
+            cash += crate::strategy::performance::cash_of(&store, &id, &fills).await?;
         }
         trade.pnl = cash;
     }

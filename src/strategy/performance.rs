@@ -24,7 +24,7 @@ pub async fn equity(store: &Store, since: DateTime<Utc>) -> crate::store::Result
 }
 
 /// Cash the fills of a pair trade's legs moved: notional received less paid, less commission.
-async fn cash_of(
+pub(crate) async fn cash_of(
     store: &Store,
     pair_trade_id: &str,
     fills: &[crate::store::FillRecord],
