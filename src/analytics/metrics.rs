@@ -204,6 +204,22 @@ fn trade_metrics(result: &mut Metrics, trades: &[TradeRecord]) {
     }
 }
 
+/// Periods per year of an equity series from how many points it has per New York trading day:
+/// 252 trading days times the points observed per day (1 for daily bars, about 7 for hourly).
+pub fn periods_per_year(equity: &[EquityPoint]) -> f64 {
+    let mut days: Vec<_> = equity
+        .iter()
+        .map(|point| {
+            point
+                .time
+                .with_timezone(&chrono_tz::America::New_York)
+                .date_naive()
+        })
+        .collect();
+    days.dedup();
+    252.0 * equity.len() as f64 / days.len().max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, TimeDelta, Utc};

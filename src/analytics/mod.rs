@@ -52,6 +52,6 @@ pub use analysis::{GroupStats, HoldingBucket, TradeAnalysis, trade_analysis};
 pub use error::AnalyticsError;
 pub use frames::{trades_frame, write_trades_csv, write_trades_parquet};
 pub use grouping::{Period, metrics_by_pair, metrics_by_period};
-pub use metrics::{Metrics, metrics};
+pub use metrics::{Metrics, metrics, periods_per_year};
 pub use records::{EquityPoint, TradeRecord, ZPath};
 pub use report::{ReportData, render_report, write_report};

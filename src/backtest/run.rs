@@ -312,20 +312,7 @@ pub async fn run(
         first_pair.map_or(0.5, |pair| pair.parameters.exit_z),
         first_pair.map_or(3.5, |pair| pair.parameters.stop_z),
     );
-    let days = {
-        let mut dates: Vec<_> = equity
-            .iter()
-            .map(|point| {
-                point
-                    .time
-                    .with_timezone(&chrono_tz::America::New_York)
-                    .date_naive()
-            })
-            .collect();
-        dates.dedup();
-        dates.len().max(1)
-    };
-    let periods_per_year = 252.0 * equity.len() as f64 / days as f64;
+    let periods_per_year = crate::analytics::periods_per_year(&equity);
     let metrics = metrics(&equity, &trades, periods_per_year);
     let orders = store.recent_orders(u32::MAX).await?.len();
     let refusals = store

@@ -30,14 +30,6 @@ pub struct RiskEngine {
     account_bucket: TokenBucket,
 }
 
-fn mode_name(mode: &TradingMode) -> &'static str {
-    match mode {
-        TradingMode::Active => "active",
-        TradingMode::Reducing { .. } => "reducing",
-        TradingMode::Halted { .. } => "halted",
-    }
-}
-
 impl RiskEngine {
     /// An engine with validated `limits`, starting from `state`, with full rate buckets at `now`.
     pub fn new(limits: RiskLimits, state: RiskState, now: DateTime<Utc>) -> Self {
@@ -103,7 +95,7 @@ impl RiskEngine {
         let last_price = market.last_prices.get(&request.symbol).copied();
         let (gross_exposure, net_exposure) = exposures(portfolio, market);
         let inputs = CheckInputs {
-            mode: mode_name(&self.state.mode).to_owned(),
+            mode: self.state.mode.name().to_owned(),
             reduces_position: request.reduces_position(portfolio),
             last_price,
             expected_price: last_price.map(|last| request.expected_price(last)),

@@ -34,6 +34,17 @@ pub enum TradingMode {
     },
 }
 
+impl TradingMode {
+    /// `active`, `reducing` or `halted`: the name stored, shown and checked by scripts.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Reducing { .. } => "reducing",
+            Self::Halted { .. } => "halted",
+        }
+    }
+}
+
 /// A resume that cannot happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {

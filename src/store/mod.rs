@@ -292,6 +292,16 @@ pub(crate) fn create_parent_folder(path: &std::path::Path) -> Result<()> {
     }
 }
 
+/// `'a', 'b'` for a SQL `IN (…)` of fixed status names (quotes stripped: these come from code,
+/// never from users, but a stray quote must not break the statement).
+pub(crate) fn in_list(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|value| format!("'{}'", value.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Milliseconds since the epoch, the storage form of every timestamp.
 pub(crate) fn to_millis(time: DateTime<Utc>) -> i64 {
     time.timestamp_millis()

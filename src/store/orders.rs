@@ -301,11 +301,7 @@ impl Store {
 
     /// Orders in any of `statuses`, oldest first.
     pub async fn orders_with_status(&self, statuses: &[&str]) -> Result<Vec<OrderRecord>> {
-        let list = statuses
-            .iter()
-            .map(|status| format!("'{}'", status.replace('\'', "")))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = super::in_list(statuses);
         let rows: Vec<OrderRow> = on_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {ORDER_COLUMNS} FROM orders WHERE status IN ({list}) ORDER BY created_at, client_order_id"

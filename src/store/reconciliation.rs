@@ -190,11 +190,7 @@ impl Store {
 
     /// Pair trades in any of `statuses`, oldest first.
     pub async fn pair_trades_with_status(&self, statuses: &[&str]) -> Result<Vec<PairTradeRecord>> {
-        let list = statuses
-            .iter()
-            .map(|status| format!("'{}'", status.replace('\'', "")))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = super::in_list(statuses);
         let rows: Vec<PairRow> = on_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT id, strategy, pair, leg_a, leg_b, status, opened_at, deadline, closed_at, note FROM pair_trades WHERE status IN ({list}) ORDER BY opened_at, id"

@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 
-use super::portfolio::mode_name;
 use super::{Desk, Result, TradeRequest, limits_file};
 use crate::domain::{OrderSide, OrderType, Quantity, TimeInForce};
 use crate::risk::{RiskLimits, RiskState};
@@ -154,7 +153,7 @@ impl Desk {
         blocked.sort();
         blocked.dedup();
         Ok(RiskStatus {
-            mode: mode_name(&state),
+            mode: state.mode.name().to_owned(),
             state,
             limits: self.limits(),
             open_orders: self.store.open_orders().await?.len(),

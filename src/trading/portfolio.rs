@@ -216,7 +216,7 @@ impl Desk {
         let net = positions
             .iter()
             .fold(Money::ZERO, |sum, position| sum + position.market_value);
-        let mode = mode_name(&state);
+        let mode = state.mode.name().to_owned();
         self.store
             .insert_snapshot(&SnapshotRecord {
                 time: now,
@@ -238,15 +238,6 @@ impl Desk {
             mode,
         })
     }
-}
-
-pub(super) fn mode_name(state: &RiskState) -> String {
-    match state.mode {
-        crate::risk::TradingMode::Active => "active",
-        crate::risk::TradingMode::Reducing { .. } => "reducing",
-        crate::risk::TradingMode::Halted { .. } => "halted",
-    }
-    .to_owned()
 }
 
 fn snapshot_positions(positions: &[BrokerPosition]) -> HashMap<Symbol, PositionSnapshot> {

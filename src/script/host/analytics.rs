@@ -6,15 +6,8 @@
 use rhai::{INT, Module, NativeCallContext};
 
 use super::{block_on, current, error, host, located};
-use crate::analytics::{metrics, trade_analysis};
+use crate::analytics::{metrics, periods_per_year, trade_analysis};
 use crate::strategy::performance;
-
-/// Hourly snapshots are the usual cadence; annualise by the points actually observed per day.
-fn periods_per_year(points: &[crate::analytics::EquityPoint]) -> f64 {
-    let mut days: Vec<_> = points.iter().map(|point| point.time.date_naive()).collect();
-    days.dedup();
-    252.0 * points.len() as f64 / days.len().max(1) as f64
-}
 
 fn since(days: INT) -> Result<chrono::DateTime<chrono::Utc>, Box<rhai::EvalAltResult>> {
     if !(1..=3650).contains(&days) {
