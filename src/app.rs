@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiState, router};
+use crate::api::{ApiParts, ApiState, Keys, router};
 use crate::broker::alpaca::MarketData;
 use crate::clock::Clock;
 use crate::config::{ClockKind, ProviderKind, Settings};
@@ -38,9 +38,36 @@ pub struct Daemon {
     tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
 }
 
+/// The API keys, refusing to listen beyond loopback without configured ones: a generated key in
+/// a file is for a single operator on this machine, not for a network.
+fn api_keys(settings: &Settings) -> anyhow::Result<Keys> {
+    let bind = settings.config.server.bind;
+    let keys = Keys::load(&settings.data_dir()).map_err(anyhow::Error::msg)?;
+    match keys.source() {
+        crate::api::auth::KeySource::File(path) => {
+            if !bind.ip().is_loopback() {
+                anyhow::bail!(
+                    "refusing to listen on {bind} without configured API keys: set {} (and {} for read-only clients) or bind to 127.0.0.1",
+                    crate::api::auth::ADMIN_KEY_VARIABLE,
+                    crate::api::auth::READ_KEY_VARIABLE
+                );
+            }
+            tracing::info!(
+                key_file = %path.display(),
+                "API admin key in this file (owner-readable only); the CLI reads it there, and the dashboard asks for it"
+            );
+        }
+        crate::api::auth::KeySource::Environment | crate::api::auth::KeySource::Given => {
+            tracing::info!("API keys from the environment");
+        }
+    }
+    Ok(keys)
+}
+
 /// Starts every part of the daemon and returns once the API is listening.
 pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
     let config = &settings.config;
+    let keys = api_keys(settings)?;
     let store = Store::open(&settings.database, config.database.max_connections)
         .await
         .with_context(|| format!("opening the database at {}", settings.database))?;
@@ -150,15 +177,30 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
         .await
         .with_context(|| format!("listening on {}", config.server.bind))?;
     let address = listener.local_addr().context("reading the bound address")?;
-    let app = router(ApiState::with_desk(store.clone(), clock.clone(), desk));
+    let app = router(ApiState::new(ApiParts {
+        store: store.clone(),
+        clock: clock.clone(),
+        keys,
+        desk: Some(desk),
+        orchestrator: Some(orchestrator.clone()),
+        scripts: Some(scripts.clone()),
+        rate_limit_per_second: config.server.rate_limit_per_second,
+        rate_limit_burst: config.server.rate_limit_burst,
+        body_limit_bytes: config.server.body_limit_bytes,
+        shutdown: shutdown.clone(),
+    }));
     let token = shutdown.clone();
     tasks.push((
         "api",
         tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await
-                .context("serving the API")
+            // The client's address feeds the per-address rate limit.
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+            .context("serving the API")
         }),
     ));
     tracing::info!(%address, "api listening");

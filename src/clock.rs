@@ -45,7 +45,7 @@ impl Anchor {
 }
 
 /// What kind of clock this is, for health reports and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum ClockMode {
     /// Wall-clock time.

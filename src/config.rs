@@ -19,7 +19,16 @@ pub const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
 
 /// Environment variables read by the loader itself (or, `failpoint`, by the crash tests' hook in
 /// `trading`) rather than as configuration keys.
-const LOADER_VARIABLES: [&str; 5] = ["env", "root", "config_dir", "shared_data", "failpoint"];
+const LOADER_VARIABLES: [&str; 7] = [
+    "env",
+    "root",
+    "config_dir",
+    "shared_data",
+    "failpoint",
+    // API keys are secrets: read by `api::auth` from the environment only, never from files.
+    "admin_key",
+    "read_key",
+];
 
 /// Everything that can go wrong while loading configuration, with the place to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +149,12 @@ pub struct DatabaseConfig {
 pub struct ServerConfig {
     /// Address and port to listen on; port 0 picks a free port.
     pub bind: SocketAddr,
+    /// Requests per second allowed to each API key and to each client address.
+    pub rate_limit_per_second: u32,
+    /// Requests a key or address may send at once above the steady rate.
+    pub rate_limit_burst: u32,
+    /// The largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
 }
 
 /// Which clock drives the host.

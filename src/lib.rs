@@ -10,6 +10,7 @@ pub mod risk;
 
 pub mod clock;
 pub mod config;
+pub mod events;
 pub mod store;
 pub mod telemetry;
 

@@ -6,16 +6,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::daemon::{open_store, start_with};
+use support::daemon::{copy_project, open_store, start_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pairs_flow_trades_on_paper_within_a_minute() {
     let project = tempfile::tempdir().expect("project folder");
     let root = project.path();
-    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for folder in ["scripts", "strategies", "config"] {
-        copy_folder(&repository.join(folder), &root.join(folder));
-    }
+    copy_project(root);
     let started = Instant::now();
     // The shipped defaults, with the simulated history the daemon stores on a fresh database.
     let daemon = start_with(root, 600, &[("TRADEHOST_MARKET__HISTORY_DAYS", "130")]);
@@ -79,17 +76,4 @@ async fn the_pairs_flow_trades_on_paper_within_a_minute() {
         elapsed.as_secs_f64(),
         orders.len()
     );
-}
-
-fn copy_folder(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("create folder");
-    for entry in std::fs::read_dir(from).expect("read folder") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_folder(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy file");
-        }
-    }
 }

@@ -7,7 +7,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::daemon::{open_store, start_with};
+use support::daemon::{generated_key, open_store, start_with};
 
 fn cli(
     root: &std::path::Path,
@@ -27,8 +27,11 @@ fn cli(
     (output.status.success(), json, format!("{stdout}{stderr}"))
 }
 
-async fn limits(address: &str) -> serde_json::Value {
-    reqwest::get(format!("http://{address}/api/v1/risk"))
+async fn limits(root: &std::path::Path, address: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("http://{address}/api/v1/risk"))
+        .bearer_auth(generated_key(root))
+        .send()
         .await
         .expect("risk status")
         .json::<serde_json::Value>()
@@ -65,10 +68,10 @@ async fn the_kill_switch_and_limit_reloads_work_on_a_running_daemon() {
     );
     assert!(ok, "{text}");
     assert!(report["cancelled"].is_array(), "{text}");
-    assert_eq!(limits(&address).await["mode"], "halted");
+    assert_eq!(limits(root, &address).await["mode"], "halted");
     let (ok, _, text) = cli(root, &address, &["risk", "resume", "--operator", "tester"]);
     assert!(ok, "{text}");
-    assert_eq!(limits(&address).await["mode"], "active");
+    assert_eq!(limits(root, &address).await["mode"], "active");
     let (ok, _, text) = cli(root, &address, &["risk", "resume", "--operator", "tester"]);
     assert!(
         !ok && text.contains("not halted"),
@@ -83,7 +86,7 @@ async fn the_kill_switch_and_limit_reloads_work_on_a_running_daemon() {
     )
     .expect("write");
     let deadline = Instant::now() + Duration::from_secs(15);
-    while limits(&address).await["limits"]["max_order_notional"] != "90000" {
+    while limits(root, &address).await["limits"]["max_order_notional"] != "90000" {
         assert!(Instant::now() < deadline, "the edit never took effect");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -103,7 +106,7 @@ async fn the_kill_switch_and_limit_reloads_work_on_a_running_daemon() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(
-        limits(&address).await["limits"]["max_order_notional"],
+        limits(root, &address).await["limits"]["max_order_notional"],
         "90000"
     );
     daemon.interrupt();

@@ -8,7 +8,7 @@ use super::records::{EquityPoint, TradeRecord};
 
 /// The metrics of a run, a pair or a period. `None` marks a value that is undefined for the data
 /// (see the module documentation); it serialises as `null`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Metrics {
     /// Equity at the first point.
     pub start_equity: Option<f64>,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One closed round trip of a pair (or of a single symbol).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TradeRecord {
     /// The pair (`"KO/PEP"`) or symbol traded.
     pub pair: String,
@@ -25,7 +25,7 @@ pub struct TradeRecord {
 }
 
 /// The account's equity at one time: the end of each bar of the run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EquityPoint {
     /// The end of the bar.
     pub time: DateTime<Utc>,

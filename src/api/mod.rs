@@ -1,16 +1,68 @@
-//! The HTTP API: the only module that knows axum. Routes live under `/api/v1`.
+//! The HTTP API and dashboard: the only module that knows axum. Routes live under `/api/v1`, the
+//! OpenAPI document (generated from the handlers) at `/api/openapi.json`, Prometheus metrics at
+//! `/metrics`, and the dashboard at `/`.
+//!
+//! Every request passes, outermost first: metrics, the per-address rate limit, the key check
+//! (with the per-key rate limit), the body-size limit, then its handler. Errors are JSON
+//! ([`error::ApiError`]) with a message about the request, never internals.
 
+pub mod auth;
+mod backtests;
+mod dashboard;
+mod docs;
+pub mod error;
+mod events;
+mod flows;
 mod health;
+mod limits;
+mod metrics;
+mod pairs;
+mod schema;
+mod scripts;
 mod trading;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{Keys, Scope};
+pub use limits::Limits;
 
 use crate::clock::Clock;
+use crate::orchestrator::Orchestrator;
+use crate::script::ScriptRuntime;
 use crate::store::Store;
+use crate::trading::Desk;
+
+/// What the API is built from; the optional parts are absent in a daemon that does not run them
+/// (their endpoints then answer 503).
+pub struct ApiParts {
+    /// The database.
+    pub store: Store,
+    /// The host clock.
+    pub clock: Clock,
+    /// Who may call.
+    pub keys: Keys,
+    /// The order desk.
+    pub desk: Option<Arc<Desk>>,
+    /// The scheduler.
+    pub orchestrator: Option<Arc<Orchestrator>>,
+    /// The scripts.
+    pub scripts: Option<Arc<ScriptRuntime>>,
+    /// Requests per second per key and per address.
+    pub rate_limit_per_second: u32,
+    /// Burst allowance per key and per address.
+    pub rate_limit_burst: u32,
+    /// The largest request body accepted.
+    pub body_limit_bytes: usize,
+    /// Cancelled when the daemon stops: long-lived responses (the event stream) end then.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
 
 /// What handlers share.
 #[derive(Clone)]
@@ -22,45 +74,179 @@ struct Inner {
     store: Store,
     clock: Clock,
     started_at: DateTime<Utc>,
-    desk: Option<Arc<crate::trading::Desk>>,
+    keys: Keys,
+    desk: Option<Arc<Desk>>,
+    orchestrator: Option<Arc<Orchestrator>>,
+    scripts: Option<Arc<ScriptRuntime>>,
+    limits: Limits,
+    metrics: metrics::Metrics,
+    body_limit_bytes: usize,
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl ApiState {
-    /// Wraps the daemon's shared parts for handlers.
-    pub fn new(store: Store, clock: Clock) -> Self {
-        let started_at = Utc::now();
+    /// Wraps the daemon's parts for handlers.
+    pub fn new(parts: ApiParts) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
-                clock,
-                started_at,
-                desk: None,
+                store: parts.store,
+                clock: parts.clock,
+                started_at: Utc::now(),
+                keys: parts.keys,
+                desk: parts.desk,
+                orchestrator: parts.orchestrator,
+                scripts: parts.scripts,
+                limits: Limits::new(parts.rate_limit_per_second, parts.rate_limit_burst),
+                metrics: metrics::Metrics::default(),
+                body_limit_bytes: parts.body_limit_bytes,
+                shutdown: parts.shutdown,
             }),
         }
     }
 
-    /// Wraps the daemon's shared parts, with the order desk.
-    pub fn with_desk(store: Store, clock: Clock, desk: Arc<crate::trading::Desk>) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                clock,
-                started_at: Utc::now(),
-                desk: Some(desk),
-            }),
-        }
+    fn desk(&self) -> Result<&Arc<Desk>, error::ApiError> {
+        self.inner
+            .desk
+            .as_ref()
+            .ok_or_else(|| error::ApiError::unavailable("trading is not running in this daemon"))
+    }
+
+    fn orchestrator(&self) -> Result<&Arc<Orchestrator>, error::ApiError> {
+        self.inner.orchestrator.as_ref().ok_or_else(|| {
+            error::ApiError::unavailable("the scheduler is not running in this daemon")
+        })
+    }
+
+    fn scripts(&self) -> Result<&Arc<ScriptRuntime>, error::ApiError> {
+        self.inner
+            .scripts
+            .as_ref()
+            .ok_or_else(|| error::ApiError::unavailable("scripts are not loaded in this daemon"))
     }
 }
 
-/// The whole API.
+/// Every documented route, with its OpenAPI description.
+fn documented() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(docs::base())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(flows::deployments))
+        .routes(routes!(flows::pause))
+        .routes(routes!(flows::resume))
+        .routes(routes!(flows::run_now))
+        .routes(routes!(flows::runs))
+        .routes(routes!(flows::run))
+        .routes(routes!(flows::logs))
+        .routes(routes!(flows::cancel))
+        .routes(routes!(flows::retry))
+        .routes(routes!(scripts::scripts))
+        .routes(routes!(scripts::versions))
+        .routes(routes!(scripts::validate))
+        .routes(routes!(trading::account))
+        .routes(routes!(trading::positions))
+        .routes(routes!(trading::orders))
+        .routes(routes!(trading::order))
+        .routes(routes!(trading::fills))
+        .routes(routes!(trading::status))
+        .routes(routes!(trading::limits))
+        .routes(routes!(trading::decisions))
+        .routes(routes!(trading::events))
+        .routes(routes!(trading::halt))
+        .routes(routes!(trading::resume))
+        .routes(routes!(trading::performance))
+        .routes(routes!(pairs::pairs))
+        .routes(routes!(pairs::spreads))
+        .routes(routes!(pairs::signals))
+        .routes(routes!(backtests::list))
+        .routes(routes!(backtests::submit))
+        .routes(routes!(backtests::get))
+        .routes(routes!(events::stream))
+        .routes(routes!(metrics::metrics))
+}
+
+/// The OpenAPI document, as served at `/api/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().into_openapi()
+}
+
+/// The whole API and dashboard.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/api/v1/health", get(health::health))
-        .route("/api/v1/risk", get(trading::status))
-        .route("/api/v1/risk/halt", post(trading::halt))
-        .route("/api/v1/risk/resume", post(trading::resume))
-        .route("/api/v1/risk/decisions", get(trading::decisions))
-        .route("/api/v1/orders", get(trading::orders))
-        .route("/api/v1/positions", get(trading::positions))
-        .with_state(state)
+    let (api, document) = documented().split_for_parts();
+    let document = Arc::new(document);
+    let body_limit = state.inner.body_limit_bytes;
+    api.route(
+        "/api/openapi.json",
+        axum::routing::get(move || {
+            let document = document.clone();
+            async move { axum::Json((*document).clone()) }
+        }),
+    )
+    .merge(dashboard::routes())
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(DefaultBodyLimit::max(body_limit))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::authorize,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        limits::limit_address,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        metrics::measure,
+    ))
+    .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::not_found(format!("no endpoint at {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not accept {method}", uri.path()),
+    )
+}
+
+/// `?limit=` alone, for lists without a cursor.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// How many rows, newest first (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+impl Limit {
+    fn value(&self) -> Result<u32, error::ApiError> {
+        Page {
+            limit: self.limit,
+            before: None,
+        }
+        .limit()
+    }
+}
+
+/// `?limit=&before=` with the default and bounds every paged list shares.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// How many rows, newest first (1–1000, default 100).
+    pub limit: Option<u32>,
+    /// Only rows older than this cursor (the `next` of the previous page).
+    pub before: Option<i64>,
+}
+
+impl Page {
+    fn limit(&self) -> Result<u32, error::ApiError> {
+        match self.limit {
+            None => Ok(100),
+            Some(limit @ 1..=1000) => Ok(limit),
+            Some(other) => Err(error::ApiError::bad_request(format!(
+                "limit must be between 1 and 1000, not {other}"
+            ))),
+        }
+    }
 }

@@ -82,7 +82,7 @@ pub struct Replacement {
 }
 
 /// The account's money.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Account {
     /// Settled and unsettled cash; negative when the account borrows.
     pub cash: Money,

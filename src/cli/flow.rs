@@ -7,6 +7,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
+use super::client::DaemonClient;
 use crate::config::Settings;
 use crate::domain::RunState;
 use crate::orchestrator::Orchestrator;
@@ -170,32 +171,37 @@ pub async fn flow(settings: &Settings, command: &FlowCommand) -> anyhow::Result<
             Ok(ExitCode::SUCCESS)
         }
         FlowCommand::Run(arguments) => {
-            let (store, orchestrator) = orchestrator(settings).await?;
             let params: serde_json::Map<String, serde_json::Value> =
                 arguments.params.iter().cloned().collect();
-            let daemon = !arguments.foreground && daemon_is_running(settings).await;
-            let run = if daemon {
-                let id = orchestrator.submit(&arguments.name, Some(params)).await?;
-                eprintln!("run {id} submitted to the running daemon; waiting for it to finish");
-                wait_for_end(&store, id).await?
+            let daemon = if arguments.foreground {
+                None
             } else {
+                DaemonClient::connect(settings).await?
+            };
+            if let Some(daemon) = daemon {
+                let created = daemon
+                    .post(
+                        &format!("/api/v1/deployments/{}/run", arguments.name),
+                        &serde_json::json!({ "parameters": params }),
+                    )
+                    .await?;
+                let id = created["run_id"]
+                    .as_i64()
+                    .context("the daemon's answer has no run id")?;
+                eprintln!("run {id} submitted to the running daemon; waiting for it to finish");
+                let store = open(settings).await?;
+                let run = wait_for_end(&store, id).await?;
+                store.close().await;
+                return finish(&run);
+            }
+            let (store, orchestrator) = orchestrator(settings).await?;
+            let run = {
                 orchestrator
                     .run_in_foreground(&arguments.name, Some(params))
                     .await?
             };
-            print_run(&run);
-            if let Some(result) = &run.result {
-                println!("{}", serde_json::to_string_pretty(result)?);
-            }
-            if let Some(error) = &run.error {
-                eprintln!("{error}");
-            }
             store.close().await;
-            Ok(if run.state == RunState::Completed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            finish(&run)
         }
         FlowCommand::Runs(arguments) => {
             let store = open(settings).await?;
@@ -247,6 +253,19 @@ pub async fn flow(settings: &Settings, command: &FlowCommand) -> anyhow::Result<
             Ok(ExitCode::SUCCESS)
         }
         FlowCommand::Cancel { run } => {
+            if let Some(daemon) = DaemonClient::connect(settings).await? {
+                let answer = daemon
+                    .post(
+                        &format!("/api/v1/runs/{run}/cancel"),
+                        &serde_json::json!({}),
+                    )
+                    .await?;
+                match answer["state"].as_str() {
+                    Some("cancelled") => println!("run {run} cancelled"),
+                    _ => println!("run {run} is running; its worker will stop it"),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let store = open(settings).await?;
             let outcome = store.request_cancel(*run, Utc::now()).await?;
             store.close().await;
@@ -263,6 +282,22 @@ pub async fn flow(settings: &Settings, command: &FlowCommand) -> anyhow::Result<
     }
 }
 
+/// Prints a finished run; success only when it completed.
+fn finish(run: &RunRecord) -> anyhow::Result<ExitCode> {
+    print_run(run);
+    if let Some(result) = &run.result {
+        println!("{}", serde_json::to_string_pretty(result)?);
+    }
+    if let Some(error) = &run.error {
+        eprintln!("{error}");
+    }
+    Ok(if run.state == RunState::Completed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 /// Runs a `deployment` command.
 pub async fn deployment(
     settings: &Settings,
@@ -272,6 +307,17 @@ pub async fn deployment(
         DeploymentCommand::Ls => flow(settings, &FlowCommand::Ls).await,
         DeploymentCommand::Pause { name } | DeploymentCommand::Resume { name } => {
             let paused = matches!(command, DeploymentCommand::Pause { .. });
+            if let Some(daemon) = DaemonClient::connect(settings).await? {
+                let action = if paused { "pause" } else { "resume" };
+                daemon
+                    .post(
+                        &format!("/api/v1/deployments/{name}/{action}"),
+                        &serde_json::json!({}),
+                    )
+                    .await?;
+                println!("{name} {}", if paused { "paused" } else { "resumed" });
+                return Ok(ExitCode::SUCCESS);
+            }
             let (store, _) = orchestrator(settings).await?;
             let found = store.set_deployment_paused(name, paused).await?;
             store.close().await;
@@ -306,16 +352,6 @@ async fn open(settings: &Settings) -> anyhow::Result<Store> {
     Store::open(&settings.database, 2)
         .await
         .with_context(|| format!("opening the database at {}", settings.database))
-}
-
-pub(super) async fn daemon_is_running(settings: &Settings) -> bool {
-    let address = settings.config.server.bind;
-    tokio::time::timeout(
-        std::time::Duration::from_millis(300),
-        tokio::net::TcpStream::connect(address),
-    )
-    .await
-    .is_ok_and(|connected| connected.is_ok())
 }
 
 async fn wait_for_end(store: &Store, id: i64) -> anyhow::Result<RunRecord> {

@@ -2,6 +2,7 @@
 //! logging and calls into the library.
 
 mod backtest;
+mod client;
 mod flow;
 mod ingest;
 mod risk;

@@ -55,34 +55,30 @@ fn operator(given: Option<&String>) -> String {
 
 /// Runs a `risk` command.
 pub async fn risk(settings: &Settings, command: &RiskCommand) -> anyhow::Result<ExitCode> {
-    if super::flow::daemon_is_running(settings).await {
-        let base = format!("http://{}/api/v1/risk", settings.config.server.bind);
-        let client = reqwest::Client::new();
-        let request = match command {
-            RiskCommand::Status => client.get(&base),
-            RiskCommand::Halt(arguments) => client.post(format!("{base}/halt")).json(&json!({
-                "reason": arguments.reason,
-                "operator": operator(arguments.operator.as_ref()),
-                "flatten": arguments.flatten,
-            })),
-            RiskCommand::Resume(arguments) => client
-                .post(format!("{base}/resume"))
-                .json(&json!({ "operator": operator(arguments.operator.as_ref()) })),
+    if let Some(daemon) = super::client::DaemonClient::connect(settings).await? {
+        let body = match command {
+            RiskCommand::Status => daemon.get("/api/v1/risk").await?,
+            RiskCommand::Halt(arguments) => {
+                daemon
+                    .post(
+                        "/api/v1/risk/halt",
+                        &json!({
+                            "reason": arguments.reason,
+                            "operator": operator(arguments.operator.as_ref()),
+                            "flatten": arguments.flatten,
+                        }),
+                    )
+                    .await?
+            }
+            RiskCommand::Resume(arguments) => {
+                daemon
+                    .post(
+                        "/api/v1/risk/resume",
+                        &json!({ "operator": operator(arguments.operator.as_ref()) }),
+                    )
+                    .await?
+            }
         };
-        let response = request.send().await.context("asking the daemon")?;
-        let status = response.status();
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .context("reading the daemon's answer")?;
-        if !status.is_success() {
-            anyhow::bail!(
-                "{}",
-                body.get("error")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or("the daemon refused")
-            );
-        }
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(ExitCode::SUCCESS);
     }

@@ -581,6 +581,17 @@ impl Orchestrator {
         name: &str,
         parameters: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> anyhow::Result<i64> {
+        self.submit_triggered(name, parameters, "manual").await
+    }
+
+    /// As [`Orchestrator::submit`], naming the trigger (`manual`, `retry`, `api`) in the run and
+    /// its first state.
+    pub async fn submit_triggered(
+        &self,
+        name: &str,
+        parameters: Option<serde_json::Map<String, serde_json::Value>>,
+        trigger: &str,
+    ) -> anyhow::Result<i64> {
         self.sync_deployments().await?;
         let spec = self
             .spec(name)
@@ -591,14 +602,14 @@ impl Orchestrator {
         let run = NewRun {
             deployment: name.to_owned(),
             parent_run_id: None,
-            trigger: "manual".into(),
+            trigger: trigger.into(),
             schedule_key: None,
             scheduled_at: now,
             due_at: now,
             max_attempts: spec.max_attempts(),
             parameters: serde_json::Value::Object(merged),
             state: RunState::Scheduled,
-            message: Some("manual".into()),
+            message: Some(trigger.into()),
             worker: None,
         };
         let id = self

@@ -16,7 +16,7 @@ mod resolver;
 mod runtime;
 mod sandbox;
 
-pub use compile::{CompiledScript, MetaValidator, ScriptKind, ScriptMeta, content_hash};
+pub use compile::{CompiledScript, MetaValidator, ScriptKind, ScriptMeta, compile, content_hash};
 pub use error::{ErrorKind, ScriptError};
 pub use registry::{LoadOutcome, Registry, ScriptFolders};
 pub use runtime::{CallError, CallOptions, CallOutcome, ScriptRuntime};

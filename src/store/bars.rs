@@ -224,6 +224,18 @@ impl Store {
 }
 
 impl Store {
+    /// The time of the newest stored bar, if any: how fresh the data is.
+    pub async fn newest_bar_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let millis: Option<i64> = on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT MAX(ts) FROM bars")
+                .fetch_one(pool)
+                .await
+        })?;
+        millis
+            .map(|millis| from_millis("bars", "ts", millis))
+            .transpose()
+    }
+
     /// The start of the oldest stored bar.
     pub async fn oldest_bar_time(&self) -> Result<Option<DateTime<Utc>>> {
         let millis: Option<i64> = on_pool!(self, |pool| {

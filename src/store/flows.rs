@@ -20,7 +20,7 @@ pub struct EventRecord {
 }
 
 /// A finished task run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TaskRunRecord {
     /// The flow run it ran in.
     pub run_id: Option<i64>,

@@ -93,7 +93,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Which database is behind a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendKind {
     /// An embedded SQLite file.
@@ -117,6 +117,9 @@ pub struct Store {
     /// PostgreSQL only: the connection URL, for `pg_dump` (never logged: it may hold a password).
     postgres_url: Option<ConnectionUrl>,
     read_only: std::sync::Arc<tokio::sync::OnceCell<SqlitePool>>,
+    /// Announces each committed change to live subscribers (the API's event stream). The store
+    /// publishes because every write passes through it: no writer can forget to announce.
+    events: crate::events::Bus,
 }
 
 /// A connection URL that may hold a password: its `Debug` shows it redacted.
@@ -189,7 +192,13 @@ impl Store {
             sqlite_path,
             postgres_url,
             read_only: Default::default(),
+            events: crate::events::Bus::new(),
         })
+    }
+
+    /// The bus on which this store announces what it commits.
+    pub fn events(&self) -> &crate::events::Bus {
+        &self.events
     }
 
     /// Opens the database and applies pending migrations: what the daemon does at start.

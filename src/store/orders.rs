@@ -7,9 +7,10 @@ use super::{Result, Store, from_millis, on_pool, parse_column, to_millis};
 use crate::domain::{
     ClientOrderId, Money, OrderSide, OrderStatus, OrderType, Price, Quantity, Symbol, TimeInForce,
 };
+use crate::events::EventKind;
 
 /// One order as the host knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OrderRecord {
     /// The host's id, sent to the broker.
     pub client_order_id: ClientOrderId,
@@ -71,7 +72,7 @@ pub struct OrderProgress {
 }
 
 /// One stored execution.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FillRecord {
     /// The broker's execution id.
     pub execution_id: String,
@@ -227,6 +228,17 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.publish(
+            EventKind::Order,
+            serde_json::json!({
+                "client_order_id": order.client_order_id.as_str(),
+                "symbol": order.symbol.as_str(),
+                "side": order.side.as_str(),
+                "quantity": order.quantity.to_string(),
+                "status": order.status.as_str(),
+                "strategy": order.strategy,
+            }),
+        );
         Ok(())
     }
 
@@ -270,6 +282,15 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.publish(
+            EventKind::Order,
+            serde_json::json!({
+                "client_order_id": id.as_str(),
+                "status": progress.status.as_str(),
+                "filled_quantity": progress.filled_quantity.to_string(),
+                "error": progress.error,
+            }),
+        );
         Ok(())
     }
 
@@ -375,52 +396,83 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        if inserted > 0 {
+            self.events.publish(
+                EventKind::Fill,
+                serde_json::json!({
+                    "execution_id": fill.execution_id,
+                    "client_order_id": fill.client_order_id.as_ref().map(ClientOrderId::as_str),
+                    "symbol": fill.symbol.as_str(),
+                    "side": fill.side.as_str(),
+                    "quantity": fill.quantity.to_string(),
+                    "price": fill.price.to_string(),
+                    "time": fill.time,
+                }),
+            );
+        }
         Ok(inserted > 0)
     }
 
     /// Executions at or after `since`, oldest first.
     pub async fn fills_since(&self, since: DateTime<Utc>) -> Result<Vec<FillRecord>> {
-        type Row = (
-            String,
-            Option<String>,
-            String,
-            Option<String>,
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-        );
-        let rows: Vec<Row> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT execution_id, client_order_id, broker_order_id, strategy, symbol, side, quantity, price, commission, ts \
-                 FROM fills WHERE ts >= $1 ORDER BY ts, execution_id",
-            )
+        let rows: Vec<FillRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {FILL_COLUMNS} FROM fills WHERE ts >= $1 ORDER BY ts, execution_id"
+            )))
             .bind(to_millis(since))
             .fetch_all(pool)
             .await
         })?;
-        const T: &str = "fills";
-        rows.into_iter()
-            .map(|row| {
-                Ok(FillRecord {
-                    execution_id: row.0,
-                    client_order_id: row
-                        .1
-                        .as_deref()
-                        .map(|text| parse_client_id(T, text))
-                        .transpose()?,
-                    broker_order_id: row.2,
-                    strategy: row.3,
-                    symbol: parse_column(T, "symbol", &row.4)?,
-                    side: parse_column(T, "side", &row.5)?,
-                    quantity: parse_column(T, "quantity", &row.6)?,
-                    price: parse_column(T, "price", &row.7)?,
-                    commission: parse_column(T, "commission", &row.8)?,
-                    time: from_millis(T, "ts", row.9)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(fill_from_row).collect()
     }
+
+    /// The newest executions, newest first; only those before `before` (epoch ms) when given,
+    /// which is how a client pages back.
+    pub async fn recent_fills(&self, before: Option<i64>, limit: u32) -> Result<Vec<FillRecord>> {
+        let rows: Vec<FillRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {FILL_COLUMNS} FROM fills WHERE ts < $1 ORDER BY ts DESC, execution_id DESC LIMIT $2"
+            )))
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(fill_from_row).collect()
+    }
+}
+
+const FILL_COLUMNS: &str = "execution_id, client_order_id, broker_order_id, strategy, symbol, side, quantity, price, commission, ts";
+
+type FillRow = (
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+);
+
+fn fill_from_row(row: FillRow) -> Result<FillRecord> {
+    const T: &str = "fills";
+    Ok(FillRecord {
+        execution_id: row.0,
+        client_order_id: row
+            .1
+            .as_deref()
+            .map(|text| parse_client_id(T, text))
+            .transpose()?,
+        broker_order_id: row.2,
+        strategy: row.3,
+        symbol: parse_column(T, "symbol", &row.4)?,
+        side: parse_column(T, "side", &row.5)?,
+        quantity: parse_column(T, "quantity", &row.6)?,
+        price: parse_column(T, "price", &row.7)?,
+        commission: parse_column(T, "commission", &row.8)?,
+        time: from_millis(T, "ts", row.9)?,
+    })
 }

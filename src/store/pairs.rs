@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{Result, Store, from_millis, on_pool, to_millis};
 
 /// One cycle's spread of a pair.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SpreadRecord {
     /// The strategy (script) that computed it.
     pub strategy: String,
@@ -30,7 +30,7 @@ pub struct SpreadRecord {
 }
 
 /// One evaluated signal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SignalRecord {
     /// The strategy.
     pub strategy: String,
@@ -57,7 +57,7 @@ pub struct SignalRecord {
 }
 
 /// A pair's standing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PairPerformanceRecord {
     /// The strategy.
     pub strategy: String,
@@ -86,7 +86,7 @@ pub struct PairPerformanceRecord {
 }
 
 /// A stored backtest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BacktestRunRecord {
     /// Its id (0 before it is stored).
     pub id: i64,
@@ -162,6 +162,17 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.publish(
+            crate::events::EventKind::Signal,
+            serde_json::json!({
+                "strategy": signal.strategy,
+                "pair": signal.pair,
+                "time": signal.time,
+                "signal": signal.signal,
+                "zscore": signal.zscore,
+                "position": signal.position,
+            }),
+        );
         Ok(())
     }
 
@@ -246,42 +257,73 @@ impl Store {
 
     /// Signals that opened or closed a pair trade at or after `since`, oldest first.
     pub async fn trade_signals_since(&self, since: DateTime<Utc>) -> Result<Vec<SignalRecord>> {
+        let rows: Vec<SignalRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {SIGNAL_COLUMNS} FROM pair_signal WHERE ts >= $1 AND pair_trade_id IS NOT NULL ORDER BY ts, id"
+            )))
+            .bind(to_millis(since))
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(signal_from_row).collect()
+    }
+
+    /// The newest signals (of one pair, or all), newest first, before `before` (epoch ms) when
+    /// given.
+    pub async fn pair_signals(
+        &self,
+        pair: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<SignalRecord>> {
+        let rows: Vec<SignalRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {SIGNAL_COLUMNS} FROM pair_signal WHERE ($1 IS NULL OR pair = $1) AND ts < $2 ORDER BY ts DESC, id DESC LIMIT $3"
+            )))
+            .bind(pair)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(signal_from_row).collect()
+    }
+
+    /// A pair's newest spreads and z-scores, newest first.
+    pub async fn pair_spreads(&self, pair: &str, limit: u32) -> Result<Vec<SpreadRecord>> {
         type Row = (
             String,
             String,
             i64,
-            String,
+            f64,
+            f64,
+            f64,
             Option<f64>,
-            Option<f64>,
-            String,
-            String,
-            Option<String>,
             Option<String>,
             Option<i64>,
         );
         let rows: Vec<Row> = on_pool!(self, |pool| {
             sqlx::query_as(
-                "SELECT strategy, pair, ts, signal, zscore, hedge_ratio, position, reason, pair_trade_id, script_hash, run_id \
-                 FROM pair_signal WHERE ts >= $1 AND pair_trade_id IS NOT NULL ORDER BY ts, id",
+                "SELECT strategy, pair, ts, hedge_ratio, intercept, spread, zscore, script_hash, run_id \
+                 FROM pair_spread WHERE pair = $1 ORDER BY ts DESC LIMIT $2",
             )
-            .bind(to_millis(since))
+            .bind(pair)
+            .bind(i64::from(limit))
             .fetch_all(pool)
             .await
         })?;
         rows.into_iter()
             .map(|row| {
-                Ok(SignalRecord {
+                Ok(SpreadRecord {
                     strategy: row.0,
                     pair: row.1,
-                    time: from_millis("pair_signal", "ts", row.2)?,
-                    signal: row.3,
-                    zscore: row.4,
-                    hedge_ratio: row.5,
-                    position: row.6,
-                    reason: row.7,
-                    pair_trade_id: row.8,
-                    script_hash: row.9,
-                    run_id: row.10,
+                    time: from_millis("pair_spread", "ts", row.2)?,
+                    hedge_ratio: row.3,
+                    intercept: row.4,
+                    spread: row.5,
+                    zscore: row.6,
+                    script_hash: row.7,
+                    run_id: row.8,
                 })
             })
             .collect()
@@ -322,4 +364,105 @@ impl Store {
         })?;
         Ok(id)
     }
+
+    /// Stored backtests, newest first (their trades left out: they can be long).
+    pub async fn backtest_runs(&self, limit: u32) -> Result<Vec<BacktestRunRecord>> {
+        let rows: Vec<BacktestRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, created_at, strategy, script_hash, source, parameters, start_ts, end_ts, bars, metrics, '[]' AS trades, report \
+                 FROM backtest_runs ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+        })?;
+        rows.into_iter().map(backtest_from_row).collect()
+    }
+
+    /// One stored backtest with its trades.
+    pub async fn backtest_run(&self, id: i64) -> Result<Option<BacktestRunRecord>> {
+        let row: Option<BacktestRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, created_at, strategy, script_hash, source, parameters, start_ts, end_ts, bars, metrics, trades, report \
+                 FROM backtest_runs WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.map(backtest_from_row).transpose()
+    }
+}
+
+const SIGNAL_COLUMNS: &str = "strategy, pair, ts, signal, zscore, hedge_ratio, position, reason, pair_trade_id, script_hash, run_id";
+
+type SignalRow = (
+    String,
+    String,
+    i64,
+    String,
+    Option<f64>,
+    Option<f64>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+fn signal_from_row(row: SignalRow) -> Result<SignalRecord> {
+    Ok(SignalRecord {
+        strategy: row.0,
+        pair: row.1,
+        time: from_millis("pair_signal", "ts", row.2)?,
+        signal: row.3,
+        zscore: row.4,
+        hedge_ratio: row.5,
+        position: row.6,
+        reason: row.7,
+        pair_trade_id: row.8,
+        script_hash: row.9,
+        run_id: row.10,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct BacktestRow {
+    id: i64,
+    created_at: i64,
+    strategy: String,
+    script_hash: String,
+    source: String,
+    parameters: String,
+    start_ts: i64,
+    end_ts: i64,
+    bars: i64,
+    metrics: String,
+    trades: String,
+    report: Option<String>,
+}
+
+fn backtest_from_row(row: BacktestRow) -> Result<BacktestRunRecord> {
+    const T: &str = "backtest_runs";
+    let json = |column: &'static str, text: &str| {
+        serde_json::from_str(text).map_err(|error| super::Error::Corrupt {
+            table: T,
+            column,
+            message: error.to_string(),
+        })
+    };
+    Ok(BacktestRunRecord {
+        id: row.id,
+        created_at: from_millis(T, "created_at", row.created_at)?,
+        strategy: row.strategy,
+        script_hash: row.script_hash,
+        source: row.source,
+        parameters: json("parameters", &row.parameters)?,
+        start: from_millis(T, "start_ts", row.start_ts)?,
+        end: from_millis(T, "end_ts", row.end_ts)?,
+        bars: row.bars,
+        metrics: json("metrics", &row.metrics)?,
+        trades: json("trades", &row.trades)?,
+        report: row.report,
+    })
 }

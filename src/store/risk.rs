@@ -8,7 +8,7 @@ use super::{Result, Store, from_millis, on_pool, parse_column, to_millis};
 use crate::domain::{Money, Price, Symbol};
 
 /// One risk decision as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DecisionRecord {
     /// Its id.
     pub id: i64,
@@ -68,7 +68,7 @@ pub struct NewDecision<'a> {
 }
 
 /// One risk event (mode change, halt, resume, breach, limits reloaded).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RiskEventRecord {
     /// Its id.
     pub id: i64,
@@ -88,7 +88,7 @@ pub struct RiskEventRecord {
 }
 
 /// One alert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AlertRecord {
     /// Its id.
     pub id: i64,
@@ -105,7 +105,7 @@ pub struct AlertRecord {
 }
 
 /// A position as last read from the broker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PositionRecord {
     /// The instrument.
     pub symbol: Symbol,
@@ -124,7 +124,7 @@ pub struct PositionRecord {
 }
 
 /// Equity at one moment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SnapshotRecord {
     /// When.
     pub time: DateTime<Utc>,
@@ -192,6 +192,17 @@ impl Store {
             .fetch_one(pool)
             .await
         })?;
+        self.events.publish(
+            crate::events::EventKind::Decision,
+            serde_json::json!({
+                "id": id,
+                "symbol": decision.symbol,
+                "side": decision.side,
+                "outcome": decision.outcome,
+                "rule": decision.rule,
+                "reason": decision.reason,
+            }),
+        );
         Ok(id)
     }
 
@@ -280,6 +291,10 @@ impl Store {
             .fetch_one(pool)
             .await
         })?;
+        self.events.publish(
+            crate::events::EventKind::Risk,
+            serde_json::json!({ "id": id, "kind": kind, "severity": severity, "message": message }),
+        );
         Ok(id)
     }
 
@@ -465,8 +480,7 @@ impl Store {
 
     /// Snapshots at or after `since`, oldest first.
     pub async fn snapshots_since(&self, since: DateTime<Utc>) -> Result<Vec<SnapshotRecord>> {
-        type Row = (i64, String, String, String, String, String, String);
-        let rows: Vec<Row> = on_pool!(self, |pool| {
+        let rows: Vec<SnapshotRow> = on_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT ts, equity, cash, gross_exposure, net_exposure, unrealised_pnl, mode FROM portfolio_snapshots WHERE ts >= $1 ORDER BY ts",
             )
@@ -474,19 +488,33 @@ impl Store {
             .fetch_all(pool)
             .await
         })?;
-        const T: &str = "portfolio_snapshots";
-        rows.into_iter()
-            .map(|row| {
-                Ok(SnapshotRecord {
-                    time: from_millis(T, "ts", row.0)?,
-                    equity: parse_column(T, "equity", &row.1)?,
-                    cash: parse_column(T, "cash", &row.2)?,
-                    gross_exposure: parse_column(T, "gross_exposure", &row.3)?,
-                    net_exposure: parse_column(T, "net_exposure", &row.4)?,
-                    unrealised_pnl: parse_column(T, "unrealised_pnl", &row.5)?,
-                    mode: row.6,
-                })
-            })
-            .collect()
+        rows.into_iter().map(snapshot_from_row).collect()
     }
+
+    /// The newest snapshot, if any.
+    pub async fn latest_snapshot(&self) -> Result<Option<SnapshotRecord>> {
+        let row: Option<SnapshotRow> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT ts, equity, cash, gross_exposure, net_exposure, unrealised_pnl, mode FROM portfolio_snapshots ORDER BY ts DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.map(snapshot_from_row).transpose()
+    }
+}
+
+type SnapshotRow = (i64, String, String, String, String, String, String);
+
+fn snapshot_from_row(row: SnapshotRow) -> Result<SnapshotRecord> {
+    const T: &str = "portfolio_snapshots";
+    Ok(SnapshotRecord {
+        time: from_millis(T, "ts", row.0)?,
+        equity: parse_column(T, "equity", &row.1)?,
+        cash: parse_column(T, "cash", &row.2)?,
+        gross_exposure: parse_column(T, "gross_exposure", &row.3)?,
+        net_exposure: parse_column(T, "net_exposure", &row.4)?,
+        unrealised_pnl: parse_column(T, "unrealised_pnl", &row.5)?,
+        mode: row.6,
+    })
 }

@@ -11,7 +11,7 @@ use super::{Backend, Result, Store, from_millis, on_pool, to_millis};
 use crate::domain::RunState;
 
 /// A deployment as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeploymentRecord {
     /// The flow's name.
     pub name: String,
@@ -68,7 +68,7 @@ impl RunNotifications {
 }
 
 /// A stored run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunRecord {
     /// Its id.
     pub id: i64,
@@ -115,7 +115,7 @@ pub struct RunRecord {
 }
 
 /// One entry of a run's state history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StateRecord {
     /// The attempt.
     pub attempt: u32,
@@ -128,7 +128,7 @@ pub struct StateRecord {
 }
 
 /// One stored log line of a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RunLogRecord {
     /// The attempt.
     pub attempt: u32,
@@ -269,6 +269,14 @@ pub struct ReapedRun {
 }
 
 impl Store {
+    /// Tells live subscribers that a run changed state (after the change committed).
+    fn announce_run(&self, id: i64, deployment: Option<&str>, state: RunState) {
+        self.events.publish(
+            crate::events::EventKind::Run,
+            serde_json::json!({ "id": id, "deployment": deployment, "state": state.as_str() }),
+        );
+    }
+
     /// Creates or updates a deployment's settings, keeping its paused flag and schedule progress.
     pub async fn upsert_deployment(
         &self,
@@ -351,6 +359,9 @@ impl Store {
     /// (same deployment, schedule and time) is not created again: `None`.
     pub async fn insert_run(&self, run: &NewRun, now: DateTime<Utc>) -> Result<Option<i64>> {
         let id = self.insert_run_row(run, now).await?;
+        if let Some(id) = id {
+            self.announce_run(id, Some(&run.deployment), run.state);
+        }
         if id.is_some() && run.state == RunState::Scheduled {
             self.notify_runs().await?;
         }
@@ -480,7 +491,11 @@ impl Store {
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(row)
         })?;
-        row.map(RunRow::into_record).transpose()
+        let run = row.map(RunRow::into_record).transpose()?;
+        if let Some(run) = &run {
+            self.announce_run(run.id, Some(&run.deployment), RunState::Running);
+        }
+        Ok(run)
     }
 
     /// Extends a running attempt's lease. Returns `None` when the attempt no longer holds the run
@@ -535,6 +550,9 @@ impl Store {
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(changed)
         })?;
+        if changed > 0 {
+            self.announce_run(id, None, ending.state);
+        }
         Ok(changed > 0)
     }
 
@@ -594,6 +612,9 @@ impl Store {
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(changed)
         })?;
+        if changed > 0 {
+            self.announce_run(id, None, RunState::AwaitingRetry);
+        }
         Ok(changed > 0)
     }
 
@@ -631,6 +652,9 @@ impl Store {
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(rows)
         })?;
+        for (id, deployment, _, _) in &rows {
+            self.announce_run(*id, Some(deployment), RunState::Crashed);
+        }
         Ok(rows
             .into_iter()
             .map(|(id, deployment, attempt, max_attempts)| ReapedRun {
@@ -679,6 +703,9 @@ impl Store {
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(outcome)
         })?;
+        if let Some(state) = outcome {
+            self.announce_run(id, None, state);
+        }
         Ok(outcome)
     }
 
@@ -706,6 +733,9 @@ impl Store {
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(changed)
         })?;
+        if changed > 0 {
+            self.announce_run(id, None, RunState::Skipped);
+        }
         Ok(changed > 0)
     }
 
@@ -780,19 +810,40 @@ impl Store {
         state: Option<RunState>,
         limit: u32,
     ) -> Result<Vec<RunRecord>> {
+        self.runs_before(deployment, state, None, limit).await
+    }
+
+    /// As [`Store::runs`], only runs with an id below `before`: how a client pages back.
+    pub async fn runs_before(
+        &self,
+        deployment: Option<&str>,
+        state: Option<RunState>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>> {
         let statement = format!(
             "SELECT {RUN_COLUMNS} FROM flow_runs WHERE ($1 IS NULL OR deployment = $1) AND ($2 IS NULL OR state = $2) \
-             ORDER BY id DESC LIMIT $3"
+             AND id < $3 ORDER BY id DESC LIMIT $4"
         );
         let rows: Vec<RunRow> = on_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(statement.clone()))
                 .bind(deployment)
                 .bind(state.map(RunState::as_str))
+                .bind(before.unwrap_or(i64::MAX))
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await
         })?;
         rows.into_iter().map(RunRow::into_record).collect()
+    }
+
+    /// How many runs are in each state.
+    pub async fn run_state_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as("SELECT state, COUNT(*) FROM flow_runs GROUP BY state ORDER BY state")
+                .fetch_all(pool)
+                .await
+        })?)
     }
 
     /// A run's state history, oldest first.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Result, Store, from_millis, on_pool, to_millis};
 
 /// Where a script version stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VersionStatus {
     /// Serving calls.
@@ -47,7 +47,7 @@ impl VersionStatus {
 }
 
 /// One stored script version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ScriptVersionRecord {
     /// Its id.
     pub id: i64,
@@ -124,6 +124,17 @@ impl Store {
             transaction.commit().await?;
             Ok::<_, sqlx::Error>(id)
         })?;
+        self.events.publish(
+            crate::events::EventKind::Script,
+            serde_json::json!({
+                "id": id,
+                "name": record.name,
+                "hash": record.hash,
+                "status": record.status.as_str(),
+                "error": record.error,
+                "line": record.line,
+            }),
+        );
         Ok(id)
     }
 

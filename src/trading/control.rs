@@ -8,13 +8,15 @@ use crate::domain::{OrderSide, OrderType, Quantity, TimeInForce};
 use crate::risk::{RiskLimits, RiskState};
 
 /// The risk picture for the CLI, the API and scripts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RiskStatus {
     /// `active`, `reducing` or `halted`.
     pub mode: String,
     /// The engine's whole state (reason, since, peak equity, day start, losing streak).
+    #[schema(value_type = Object)]
     pub state: RiskState,
     /// The limits in force.
+    #[schema(value_type = Object)]
     pub limits: RiskLimits,
     /// Orders working.
     pub open_orders: usize,
@@ -23,7 +25,7 @@ pub struct RiskStatus {
 }
 
 /// What the kill switch did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct HaltReport {
     /// Orders whose cancel the broker accepted.
     pub cancelled: Vec<String>,

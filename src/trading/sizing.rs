@@ -31,7 +31,7 @@ pub struct KellySize {
 }
 
 /// How much of one limit is in use.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Usage {
     /// The limit's key in `risk.toml`.
     pub limit: String,

@@ -35,7 +35,7 @@ pub struct TradeRequest {
 }
 
 /// What happened to one request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TradeOutcome {
     /// True when an order went to the broker (accepted or clipped by risk).
     pub accepted: bool,

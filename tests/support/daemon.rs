@@ -112,6 +112,36 @@ impl RunningDaemon {
     }
 }
 
+/// Copies the repository's `scripts/`, `strategies/` and `config/` into a project folder: the
+/// shipped defaults, as a fresh install has them.
+pub fn copy_project(root: &Path) {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for folder in ["scripts", "strategies", "config"] {
+        copy_folder(&repository.join(folder), &root.join(folder));
+    }
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// The admin key a daemon without configured keys generated in `root`.
+pub fn generated_key(root: &Path) -> String {
+    std::fs::read_to_string(root.join("data/api-key"))
+        .expect("the daemon writes data/api-key")
+        .trim()
+        .to_owned()
+}
+
 /// The daemon's SQLite database in `root`.
 pub async fn open_store(root: &Path) -> Store {
     Store::connect(&DatabaseLocation::Sqlite(root.join("data/tradehost.db")), 1)

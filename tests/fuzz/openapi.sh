@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# OpenAPI-driven fuzzing: schemathesis generates requests for every operation in the daemon's own
+# /api/openapi.json (valid and invalid bodies, paths and query strings, with the admin key) and
+# fails on any 5xx. Run from the repository: `bash tests/fuzz/openapi.sh` (CI runs it).
+#
+# Needs the tradehost binary built (`cargo build`) and Python 3 with pip (schemathesis is
+# installed from PyPI into a virtual environment under ~/.cache).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tradehost-target}"
+binary="$CARGO_TARGET_DIR/debug/tradehost"
+examples="${FUZZ_EXAMPLES:-25}"
+venv="$HOME/.cache/tradehost-schemathesis"
+
+if [ ! -x "$venv/bin/schemathesis" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet 'schemathesis>=4,<5'
+fi
+
+project="$(mktemp -d)"
+log="$project/daemon.log"
+key="fuzz-admin-key-$(date +%s)-0123456789"
+cleanup() {
+    if [ -n "${daemon:-}" ]; then kill -INT "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
+    rm -rf "$project"
+}
+trap cleanup EXIT
+
+# A throwaway daemon on simulated time with generous rate limits (the fuzzer is fast).
+TRADEHOST_ADMIN_KEY="$key" TRADEHOST_SERVER__RATE_LIMIT_PER_SECOND=100000 \
+TRADEHOST_SERVER__RATE_LIMIT_BURST=100000 TRADEHOST_MARKET__HISTORY_DAYS=0 \
+    "$binary" --root "$project" --log-format json run --bind 127.0.0.1:0 --speed 60 2>"$log" &
+daemon=$!
+address=""
+for _ in $(seq 1 120); do
+    address="$(grep -o '"address":"127.0.0.1:[0-9]*"' "$log" | head -1 | cut -d'"' -f4 || true)"
+    [ -n "$address" ] && break
+    sleep 0.5
+done
+if [ -z "$address" ]; then
+    echo "FAIL: the daemon did not start; its log:" >&2
+    cat "$log" >&2
+    exit 1
+fi
+echo "fuzzing http://$address ($examples examples per operation)"
+
+"$venv/bin/schemathesis" run "http://$address/api/openapi.json" \
+    --header "Authorization: Bearer $key" \
+    --checks not_a_server_error \
+    --max-examples "$examples" \
+    --workers 1 \
+    --seed 20261128
+
+if grep -q '"level":"ERROR"' "$log" && grep '"level":"ERROR"' "$log" | grep -q "API request failed inside the daemon"; then
+    echo "FAIL: the daemon logged internal errors while fuzzed:" >&2
+    grep "API request failed inside the daemon" "$log" >&2
+    exit 1
+fi
+echo "fuzzing found no 5xx"
