@@ -59,7 +59,7 @@ pub async fn list(
         (status = 401, description = "No or a wrong key", body = ErrorBody),
         (status = 403, description = "A read-only key", body = ErrorBody),
         (status = 422, description = "A bad strategy name or number of days", body = ErrorBody),
-        (status = 503, description = "The scheduler or the backtest flow is not running", body = ErrorBody),
+        (status = 409, description = "The backtest flow is not loaded", body = ErrorBody),
     )
 )]
 pub async fn submit(
@@ -88,8 +88,8 @@ pub async fn submit(
     // daemon just started).
     orchestrator.sync_deployments().await?;
     if orchestrator.spec(BACKTEST_FLOW).is_none() {
-        return Err(ApiError::unavailable(format!(
-            "the `{BACKTEST_FLOW}` flow is not loaded"
+        return Err(ApiError::conflict(format!(
+            "the `{BACKTEST_FLOW}` flow is not loaded in this daemon (scripts/{BACKTEST_FLOW}.rhai)"
         )));
     }
     let mut parameters = serde_json::Map::new();

@@ -19,6 +19,7 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
 fi
 
 project="$(mktemp -d)"
+cp -r scripts strategies config "$project/"
 log="$project/daemon.log"
 key="fuzz-admin-key-$(date +%s)-0123456789"
 cleanup() {
@@ -27,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A throwaway daemon on simulated time with generous rate limits (the fuzzer is fast).
+# A throwaway daemon on the shipped scripts and configuration, on simulated time with generous rate limits (the fuzzer is fast).
 TRADEHOST_ADMIN_KEY="$key" TRADEHOST_SERVER__RATE_LIMIT_PER_SECOND=100000 \
 TRADEHOST_SERVER__RATE_LIMIT_BURST=100000 TRADEHOST_MARKET__HISTORY_DAYS=0 \
     "$binary" --root "$project" --log-format json run --bind 127.0.0.1:0 --speed 60 2>"$log" &
