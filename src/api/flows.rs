@@ -38,6 +38,12 @@ pub struct Deployment {
 pub async fn deployments(State(state): State<ApiState>) -> Reply<Vec<Deployment>> {
     let store = &state.inner.store;
     let now = state.inner.clock.now();
+    let mut latest: std::collections::HashMap<String, RunRecord> = store
+        .latest_runs()
+        .await?
+        .into_iter()
+        .map(|run| (run.deployment.clone(), run))
+        .collect();
     let mut out = Vec::new();
     for record in store.deployments().await? {
         let next_run = if record.paused {
@@ -51,11 +57,7 @@ pub async fn deployments(State(state): State<ApiState>) -> Reply<Vec<Deployment>
                 .and_then(|spec| spec.gated_schedule().ok())
                 .and_then(|schedule| schedule.next_n(now, 1).into_iter().next())
         };
-        let last_run = store
-            .runs(Some(&record.name), None, 1)
-            .await?
-            .into_iter()
-            .next();
+        let last_run = latest.remove(&record.name);
         out.push(Deployment {
             record,
             next_run,

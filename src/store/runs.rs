@@ -837,6 +837,19 @@ impl Store {
         rows.into_iter().map(RunRow::into_record).collect()
     }
 
+    /// Each deployment's newest run, in one query.
+    pub async fn latest_runs(&self) -> Result<Vec<RunRecord>> {
+        let statement = format!(
+            "SELECT {RUN_COLUMNS} FROM flow_runs WHERE id IN (SELECT MAX(id) FROM flow_runs GROUP BY deployment)"
+        );
+        let rows: Vec<RunRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(statement.clone()))
+                .fetch_all(pool)
+                .await
+        })?;
+        rows.into_iter().map(RunRow::into_record).collect()
+    }
+
     /// How many runs are in each state.
     pub async fn run_state_counts(&self) -> Result<Vec<(String, i64)>> {
         Ok(on_pool!(self, |pool| {

@@ -18,32 +18,11 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
     "$venv/bin/pip" install --quiet 'schemathesis>=4,<5'
 fi
 
-project="$(mktemp -d)"
-cp -r scripts strategies config "$project/"
-log="$project/daemon.log"
+source tests/support/daemon.sh
 key="fuzz-admin-key-$(date +%s)-0123456789"
-cleanup() {
-    if [ -n "${daemon:-}" ]; then kill -INT "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
-    rm -rf "$project"
-}
-trap cleanup EXIT
-
-# A throwaway daemon on the shipped scripts and configuration, on simulated time with generous rate limits (the fuzzer is fast).
-TRADEHOST_ADMIN_KEY="$key" TRADEHOST_SERVER__RATE_LIMIT_PER_SECOND=100000 \
-TRADEHOST_SERVER__RATE_LIMIT_BURST=100000 TRADEHOST_MARKET__HISTORY_DAYS=0 \
-    "$binary" --root "$project" --log-format json run --bind 127.0.0.1:0 --speed 60 2>"$log" &
-daemon=$!
-address=""
-for _ in $(seq 1 120); do
-    address="$(grep -o '"address":"127.0.0.1:[0-9]*"' "$log" | head -1 | cut -d'"' -f4 || true)"
-    [ -n "$address" ] && break
-    sleep 0.5
-done
-if [ -z "$address" ]; then
-    echo "FAIL: the daemon did not start; its log:" >&2
-    cat "$log" >&2
-    exit 1
-fi
+# A throwaway daemon on the shipped scripts and configuration, on simulated time.
+start_daemon "$binary" 60 "$key" TRADEHOST_MARKET__HISTORY_DAYS=0
+log="$daemon_log"
 echo "fuzzing http://$address ($examples examples per operation)"
 
 "$venv/bin/schemathesis" run "http://$address/api/openapi.json" \
