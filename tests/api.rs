@@ -728,6 +728,7 @@ async fn rate_limits_answer_429_with_retry_after_per_address_and_key() {
     let api = Api::new(&daemon);
     let mut statuses = Vec::new();
     let mut retry_after = None;
+    let started = Instant::now();
     for _ in 0..12 {
         let response = api
             .http
@@ -750,12 +751,13 @@ async fn rate_limits_answer_429_with_retry_after_per_address_and_key() {
             statuses.push(response.status().as_u16());
         }
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        5,
-        "{statuses:?}"
-    );
-    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    // The burst of 5 passes; after it only what the 2/s rate refilled meanwhile (a slow machine
+    // may take a while over the twelve requests).
+    let refilled = (started.elapsed().as_secs_f64() * 2.0).ceil() as usize;
+    assert!(statuses[..5].iter().all(|s| *s == 200), "{statuses:?}");
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    assert!(passed <= 5 + refilled, "{passed} passed: {statuses:?}");
+    assert!(statuses.contains(&429), "{statuses:?}");
     let seconds: u64 = retry_after
         .expect("Retry-After")
         .to_str()
