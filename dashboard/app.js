@@ -142,8 +142,9 @@
     return date.toISOString().replace("T", " ").slice(0, 19);
   }
 
+  /** A table cell's time: month, day and clock (the year is in the tooltip). */
   function timeCell(value) {
-    return h("span", { class: "time", title: value || "" }, time(value));
+    return h("span", { class: "time", title: value || "" }, value ? time(value).slice(5) : "—");
   }
 
   function duration(milliseconds) {
@@ -151,11 +152,13 @@
     if (milliseconds < 1000) return `${Math.round(milliseconds)} ms`;
     const seconds = milliseconds / 1000;
     if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
+    const parts = (large, largeUnit, small, smallUnit) =>
+      (small ? `${large} ${largeUnit} ${small} ${smallUnit}` : `${large} ${largeUnit}`);
     const minutes = Math.floor(seconds / 60);
-    if (minutes < 60) return `${minutes} m ${Math.round(seconds % 60)} s`;
+    if (minutes < 60) return parts(minutes, "m", Math.round(seconds % 60), "s");
     const hours = Math.floor(minutes / 60);
-    if (hours < 48) return `${hours} h ${minutes % 60} m`;
-    return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+    if (hours < 48) return parts(hours, "h", minutes % 60, "m");
+    return parts(Math.floor(hours / 24), "d", hours % 24, "h");
   }
 
   function shortHash(hash) {
@@ -406,7 +409,7 @@
   // ---------------------------------------------------------------- pages
 
   const pageState = {
-    runs: { selected: null, deployment: "", state: "" },
+    runs: { selected: null, deployment: "", state: "", names: null, detail: null },
     scripts: { selected: null },
     trades: { fills: [], next: null, extra: false },
     risk: { confirming: null },
@@ -661,18 +664,23 @@
     const query = new URLSearchParams({ limit: "100" });
     if (state.deployment) query.set("deployment", state.deployment);
     if (state.state) query.set("state", state.state);
-    const [page, deployments, detail] = await Promise.all([
+    // Run events arrive many times a second, so a refresh fetches only what can have changed:
+    // the deployment names once per visit, and a selected run's detail until it has ended.
+    const cached = state.detail && state.detail.run.id === state.selected && isEnded(state.detail.run.state);
+    const [page, names, detail] = await Promise.all([
       api(`/api/v1/runs?${query}`),
-      api("/api/v1/deployments"),
-      state.selected ? runDetail(state.selected) : null,
+      state.names || api("/api/v1/deployments").then((list) => list.map((deployment) => deployment.name)),
+      !state.selected ? null : cached ? state.detail : runDetail(state.selected),
     ]);
+    state.names = names;
+    state.detail = detail;
     const runs = page.runs || [];
 
     const deploymentFilter = h("select", {
       id: "runs-deployment",
       onchange: (event) => { state.deployment = event.target.value; refreshNow("runs"); },
     }, h("option", { value: "" }, "every deployment"),
-    deployments.map((d) => h("option", { value: d.name, selected: d.name === state.deployment }, d.name)));
+    names.map((name) => h("option", { value: name, selected: name === state.deployment }, name)));
     const stateFilter = h("select", {
       id: "runs-state",
       onchange: (event) => { state.state = event.target.value; refreshNow("runs"); },
@@ -685,10 +693,9 @@
       { label: "State", value: (r) => runBadge(r.state) },
       { label: "Trigger", value: (r) => r.trigger },
       { label: "Try", num: true, value: (r) => `${r.attempt}/${r.max_attempts}` },
-      { label: "Scheduled", value: (r) => timeCell(r.scheduled_at) },
-      { label: "Started", value: (r) => timeCell(r.started_at) },
+      { label: "Started", value: (r) => timeCell(r.started_at || r.scheduled_at) },
       { label: "Duration", num: true, value: (r) => runDuration(r) },
-      { label: "Error", value: (r) => (r.error ? h("span", { class: "error-text", title: r.error }, r.error) : "") },
+      { label: "Error", value: (r) => (r.error ? h("span", { class: "error-text clip narrow", title: r.error }, r.error) : "") },
     ], runs, {
       test: "runs",
       empty: "No runs match.",
@@ -729,8 +736,12 @@
     return duration(Date.parse(run.ended_at) - Date.parse(run.started_at));
   }
 
+  function isEnded(state) {
+    return ["completed", "failed", "cancelled", "crashed", "timed_out", "skipped"].includes(state);
+  }
+
   function renderRunDetail({ run, states, tasks, logs }) {
-    const ended = ["completed", "failed", "cancelled", "crashed", "timed_out", "skipped"].includes(run.state);
+    const ended = isEnded(run.state);
     const actions = h("div", { class: "actions" },
       !ended ? h("button", { type: "button", class: "danger small", "data-action": "cancel-run", onclick: () => mutate(`/api/v1/runs/${run.id}/cancel`, {}, `Cancel requested for run #${run.id}`, ["runs"]) }, "Cancel") : null,
       ended ? h("button", { type: "button", class: "small", "data-action": "retry-run", onclick: () => mutate(`/api/v1/runs/${run.id}/retry`, {}, `Retry submitted for run #${run.id}`, ["runs"]) }, "Retry") : null,
@@ -988,7 +999,6 @@
     const list = table([
       { label: "Script", value: (s) => h("strong", {}, s.name) },
       { label: "Kind", value: (s) => s.kind || "—" },
-      { label: "Path", value: (s) => h("code", {}, s.path) },
       { label: "Serving hash", value: (s) => shortHash(s.hash) },
       { label: "Loaded", value: (s) => timeCell(s.loaded_at) },
       { label: "Reload", value: (s) => (s.reload_error
@@ -1002,11 +1012,13 @@
         "data-test": "script-row",
         "data-script": s.name,
         class: `clickable ${s.reload_error ? "row-error" : ""} ${state.selected === s.name ? "selected" : ""}`,
+        title: s.path,
         onclick: () => { state.selected = s.name; refreshNow("scripts"); },
       }),
     });
+    const selected = scripts.find((script) => script.name === state.selected);
     const versionPanel = state.selected
-      ? panel(`${state.selected}: versions`, { "data-test": "script-versions", class: "panel scroll", actions: h("button", { type: "button", class: "ghost small", onclick: () => { state.selected = null; refreshNow("scripts"); } }, "Close") },
+      ? panel(`${selected ? selected.path : state.selected}: versions`, { "data-test": "script-versions", class: "panel scroll", actions: h("button", { type: "button", class: "ghost small", onclick: () => { state.selected = null; refreshNow("scripts"); } }, "Close") },
         table([
           { label: "Id", num: true, value: (v) => String(v.id) },
           { label: "Hash", value: (v) => shortHash(v.hash) },
@@ -1079,9 +1091,8 @@
 
     root.replaceChildren(
       h("div", { class: "page-head" }, h("h1", {}, "Trade history")),
-      h("div", { class: "columns" },
-        panel(`Closed pair trades (${trades.length})`, { class: "panel scroll" }, tradeTable),
-        panel("Entries and exits", { class: "panel scroll" }, signalTable)),
+      panel(`Closed pair trades (${trades.length})`, { class: "panel scroll short" }, tradeTable),
+      panel("Entries and exits", { class: "panel scroll short" }, signalTable),
       panel(`Fills (${state.fills.length})`, { actions: more }, fillTable));
   };
 
@@ -1179,17 +1190,33 @@
     }
   }
 
+  // The host clock as last read, advanced locally between reads (a simulated clock runs fast).
+  let hostClock = null; // { now (ms), speed, readAt (ms), label }
+
   async function refreshClock() {
     try {
       const response = await fetch("/api/v1/health", { cache: "no-store" });
       const health = await response.json();
       const clock = health.clock || {};
-      const speed = clock.mode === "simulated" ? ` · sim ×${clock.speed}` : "";
-      $("#clock").textContent = `${time(clock.now)} UTC${speed}`;
+      const simulated = clock.mode === "simulated";
+      hostClock = {
+        now: Date.parse(clock.now),
+        speed: simulated ? Number(clock.speed) : 1,
+        readAt: Date.now(),
+        label: simulated ? ` · sim ×${clock.speed}` : "",
+      };
       $("#clock").dataset.status = health.status;
+      tickClock();
     } catch {
+      hostClock = null;
       $("#clock").textContent = "daemon unreachable";
     }
+  }
+
+  function tickClock() {
+    if (!hostClock || Number.isNaN(hostClock.now)) return;
+    const now = hostClock.now + (Date.now() - hostClock.readAt) * hostClock.speed;
+    $("#clock").textContent = `${time(now)} UTC${hostClock.label}`;
   }
 
   // ---------------------------------------------------------------- event stream
@@ -1323,6 +1350,7 @@
     if (!match || match[1] !== name) {
       history.replaceState(null, "", `#/${name}`);
     }
+    if (name !== currentPage && name === "runs") pageState.runs.names = null;
     currentPage = name;
     document.body.dataset.page = name;
     for (const section of document.querySelectorAll("section.page")) {
@@ -1413,6 +1441,7 @@
       resizeTimer = setTimeout(resizeCharts, 150);
     });
     setInterval(() => { if (apiKey) refreshClock(); }, CLOCK_REFRESH_MS);
+    setInterval(() => { if (apiKey) tickClock(); }, 1000);
     setInterval(() => { if (apiKey && currentPage && !document.hidden) refreshSoon(currentPage); }, FALLBACK_REFRESH_MS);
 
     const key = keyFromFragment() || sessionStorage.getItem(KEY_STORAGE);

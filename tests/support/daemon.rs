@@ -134,6 +134,17 @@ fn copy_folder(from: &Path, to: &Path) {
     }
 }
 
+impl Drop for RunningDaemon {
+    /// A test that panics before stopping its daemon must not leave it running (at 600× it loads
+    /// the machine for every later test).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// The admin key a daemon without configured keys generated in `root`.
 pub fn generated_key(root: &Path) -> String {
     std::fs::read_to_string(root.join("data/api-key"))

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+pub mod browser;
 pub mod daemon;
 pub mod fake_alpaca;
 pub mod scripts;

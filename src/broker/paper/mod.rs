@@ -348,8 +348,12 @@ impl PaperBroker {
             let cost_before = record
                 .average_fill_price
                 .map_or(Decimal::ZERO, |price| price.value() * filled_before);
-            let average =
-                (cost_before + fill.price.value() * fill.quantity.value()) / filled.value();
+            // Informational (cash moves by each fill's own price): 8 places, as a broker reports
+            // it, rather than the 28 a decimal division leaves.
+            let average = ((cost_before + fill.price.value() * fill.quantity.value())
+                / filled.value())
+            .round_dp(8)
+            .normalize();
             record.average_fill_price = Some(
                 Price::new(average).map_err(|error| BrokerError::Protocol(error.to_string()))?,
             );
