@@ -78,18 +78,21 @@ async fn saves_reload_broken_saves_keep_the_old_version_and_deletes_retire() {
     wait_for(&daemon, "v3").await;
 
     // 3. Saved with a syntax error: refused, recorded, and v3 keeps serving.
-    std::fs::write(&file, "fn run(params) {\n    \"v4\"\n").expect("write a broken version");
+    let broken = "fn run(params) {\n    \"v4\"\n";
+    std::fs::write(&file, broken).expect("write a broken version");
     let store = daemon.store().clone();
     let started = Instant::now();
+    // The rejection of this content: on a loaded machine the watcher may also have seen the file
+    // truncated and empty for a moment (refused too, for want of `run`).
+    let broken_hash = tradehost::script::content_hash(broken);
     let rejected = loop {
         let versions = store
             .script_versions(Some("echo"), 10)
             .await
             .expect("versions");
-        if let Some(rejected) = versions
-            .iter()
-            .find(|version| version.status == VersionStatus::Rejected)
-        {
+        if let Some(rejected) = versions.iter().find(|version| {
+            version.status == VersionStatus::Rejected && version.hash == broken_hash
+        }) {
             break rejected.clone();
         }
         assert!(
