@@ -14,8 +14,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rust_decimal::Decimal;
-use tradehost::backtest::{BacktestSettings, History, NativeContext, NativeCycle};
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use tradehost::backtest::{BacktestSettings, History, NativeContext, NativeCycle};
 use tradehost::domain::{Bar, Money, OrderSide, Price, Quantity, Symbol, Timeframe};
 use tradehost::indicators::{PairFit, PairModel};
 use tradehost::market::calendar::UsEquityCalendar;
@@ -157,8 +157,7 @@ fn pair_model(
                     .map(|value| value.ln())
                     .collect()
             };
-            let model =
-                PairModel::from_history(lookback, window, &logs(a.close), &logs(b.close))?;
+            let model = PairModel::from_history(lookback, window, &logs(a.close), &logs(b.close))?;
             (model, ends)
         }
     };
@@ -177,12 +176,7 @@ impl NativeCycle for NativePairs {
         let now = context.clock.now();
         for pair in &context.pairs.pairs {
             let parameters = &pair.parameters;
-            let model = pair_model(
-                &mut self.models.lock().expect("models"),
-                context,
-                pair,
-                now,
-            )?;
+            let model = pair_model(&mut self.models.lock().expect("models"), context, pair, now)?;
             let Some((fit, points, price_a, price_b)) = model else {
                 continue;
             };
@@ -210,9 +204,15 @@ impl NativeCycle for NativePairs {
             };
             let (signal, mut reason) = if trade.side == 0 {
                 if z > parameters.entry_z {
-                    ("enter_short_spread", format!("z {z} above {}", parameters.entry_z))
+                    (
+                        "enter_short_spread",
+                        format!("z {z} above {}", parameters.entry_z),
+                    )
                 } else if z < -parameters.entry_z {
-                    ("enter_long_spread", format!("z {z} below -{}", parameters.entry_z))
+                    (
+                        "enter_long_spread",
+                        format!("z {z} below -{}", parameters.entry_z),
+                    )
                 } else {
                     ("hold", String::new())
                 }
@@ -222,7 +222,10 @@ impl NativeCycle for NativePairs {
                     format!("|z| {} beyond the stop {}", z.abs(), parameters.stop_z),
                 )
             } else if z.abs() < parameters.exit_z {
-                ("exit", format!("|z| {} under {}", z.abs(), parameters.exit_z))
+                (
+                    "exit",
+                    format!("|z| {} under {}", z.abs(), parameters.exit_z),
+                )
             } else if held > parameters.max_holding_hours {
                 (
                     "time_stop",
@@ -283,7 +286,10 @@ impl NativeCycle for NativePairs {
                     } else {
                         reason.push_str(&format!(
                             "; not opened: {}",
-                            outcome.reason.as_deref().unwrap_or("a leg was not confirmed")
+                            outcome
+                                .reason
+                                .as_deref()
+                                .unwrap_or("a leg was not confirmed")
                         ));
                     }
                 }
@@ -315,7 +321,10 @@ impl NativeCycle for NativePairs {
                 } else {
                     reason.push_str(&format!(
                         "; not closed: {}",
-                        outcome.reason.as_deref().unwrap_or("a leg was not confirmed")
+                        outcome
+                            .reason
+                            .as_deref()
+                            .unwrap_or("a leg was not confirmed")
                     ));
                 }
             }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use chrono::TimeZone;
 use tradehost::backtest::{BacktestRecorder, History};
 use tradehost::clock::Clock;
-use tradehost::script::host::overlay::Overlay;
 use tradehost::ingest::csv::import_file;
 use tradehost::market::csv::CsvOptions;
+use tradehost::script::host::overlay::Overlay;
 
 /// The closes of a two-column pairs file, read here without the importer.
 fn closes(path: &std::path::Path) -> (Vec<f64>, Vec<f64>) {
@@ -179,9 +179,8 @@ fn fresh_model(
     let spread: Vec<f64> = x.iter().zip(y).map(|(x, y)| y - beta * x - alpha).collect();
     let slice = &spread[spread.len() - window..];
     let mean = slice.iter().sum::<f64>() / window as f64;
-    let deviation = (slice.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
-        / (window - 1) as f64)
-        .sqrt();
+    let deviation =
+        (slice.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (window - 1) as f64).sqrt();
     let last = spread[spread.len() - 1];
     // A window of identical spreads has no z-score (Series::zscore's convention), whatever
     // rounding leaves in its mean.
@@ -292,21 +291,37 @@ fn check_walk(
         let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + y.abs());
         match fresh_model(&log_a[..=index], &log_b[..=index], lookback, window) {
             None => {
-                assert!(!ready, "{label}: a flat leg has no hedge ratio at bar {index}");
+                assert!(
+                    !ready,
+                    "{label}: a flat leg has no hedge ratio at bar {index}"
+                );
                 undefined += 1;
             }
             Some((beta, alpha, spread, z)) => {
                 assert!(ready, "{label}: a model at bar {index}: {found:?}");
-                assert!(close(number(&found, "beta"), beta), "{label} beta at {index}");
-                assert!(close(number(&found, "alpha"), alpha), "{label} alpha at {index}");
-                assert!(close(number(&found, "spread"), spread), "{label} spread at {index}");
+                assert!(
+                    close(number(&found, "beta"), beta),
+                    "{label} beta at {index}"
+                );
+                assert!(
+                    close(number(&found, "alpha"), alpha),
+                    "{label} alpha at {index}"
+                );
+                assert!(
+                    close(number(&found, "spread"), spread),
+                    "{label} spread at {index}"
+                );
                 let got = number(&found, "zscore");
                 if z.is_finite() {
                     assert!(close(got, z), "{label} z at {index}: {got} vs {z}");
                 } else {
                     assert!(got.is_nan(), "{label}: a flat spread has no z at {index}");
                 }
-                assert_eq!(number(&found, "price_a"), a[index], "{label} price at {index}");
+                assert_eq!(
+                    number(&found, "price_a"),
+                    a[index],
+                    "{label} price at {index}"
+                );
                 checked += 1;
             }
         }
@@ -340,7 +355,10 @@ async fn the_running_pairs_model_matches_a_fresh_fit_bar_by_bar() {
         let (checked, _) = tokio::task::block_in_place(|| {
             check_walk(&project, &script, (&a, &b), lookback, window, file)
         });
-        assert!(checked > a.len() - lookback, "{file}: {checked} bars checked");
+        assert!(
+            checked > a.len() - lookback,
+            "{file}: {checked} bars checked"
+        );
     }
     // A leg that goes flat for longer than the lookback and then moves again, and both legs
     // flat over the window: no hedge ratio, then no z-score, then numbers again.
@@ -357,5 +375,8 @@ async fn the_running_pairs_model_matches_a_fresh_fit_bar_by_bar() {
     let (checked, undefined) = tokio::task::block_in_place(|| {
         check_walk(&project, &script, (&a, &b), lookback, window, "flat legs")
     });
-    assert!(checked > 500 && undefined > 40, "{checked} checked, {undefined} undefined");
+    assert!(
+        checked > 500 && undefined > 40,
+        "{checked} checked, {undefined} undefined"
+    );
 }

@@ -321,4 +321,34 @@ mod tests {
         assert!(svg.contains("&lt;b&gt;&amp;"), "{svg}");
         assert!(!svg.contains("<b>"));
     }
+
+    /// The widths of the filled bars (plotters writes them as `<rect … width="…"`).
+    fn bar_widths(svg: &str) -> Vec<u32> {
+        svg.split("<rect")
+            .skip(1)
+            .filter(|rect| rect.contains("fill-opacity=\"0.7\""))
+            .filter_map(|rect| {
+                let width = rect.split("width=\"").nth(1)?;
+                width.split('"').next()?.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lone_pair_gets_a_bar_as_wide_as_one_of_many() {
+        let lone = pair_pnl(&[("A/B".to_owned(), 1234.0)]).expect("svg");
+        let widths = bar_widths(&lone);
+        assert_eq!(widths.len(), 1, "{lone}");
+        assert!(widths[0] > 100, "the lone bar is {} pixels wide", widths[0]);
+        assert!(lone.contains("A/B"), "the pair is named");
+        let several = pair_pnl(&[
+            ("A/B".to_owned(), 10.0),
+            ("C/D".to_owned(), -5.0),
+            ("E/F".to_owned(), 2.0),
+        ])
+        .expect("svg");
+        let widths = bar_widths(&several);
+        assert_eq!(widths.len(), 3, "{several}");
+        assert!(widths.iter().all(|width| *width > 50), "{widths:?}");
+    }
 }

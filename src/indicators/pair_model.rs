@@ -184,11 +184,8 @@ impl PairModel {
             y.last().copied().unwrap_or(0.0),
         );
         self.points.clear();
-        self.points.extend(
-            x.iter()
-                .zip(y)
-                .map(|(x, y)| (x - origin.0, y - origin.1)),
-        );
+        self.points
+            .extend(x.iter().zip(y).map(|(x, y)| (x - origin.0, y - origin.1)));
         self.origin = origin;
         self.streak_x = trailing_equal(x);
         self.streak_y = trailing_equal(y);
@@ -302,7 +299,11 @@ impl PairModel {
 fn trailing_equal(values: &[f64]) -> usize {
     match values.last() {
         None => 0,
-        Some(last) => values.iter().rev().take_while(|value| *value == last).count(),
+        Some(last) => values
+            .iter()
+            .rev()
+            .take_while(|value| *value == last)
+            .count(),
     }
 }
 
@@ -315,7 +316,9 @@ mod tests {
     fn pair(count: usize) -> (Vec<f64>, Vec<f64>) {
         let (mut x, mut spread, mut state) = (4.0_f64, 0.0_f64, 7_u64);
         let mut next = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         };
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
@@ -361,7 +364,11 @@ mod tests {
             assert!((fit.beta - beta).abs() < 1e-9, "beta at {end}");
             assert!((fit.alpha - alpha).abs() < 1e-9, "alpha at {end}");
             assert!((fit.spread - spread).abs() < 1e-9, "spread at {end}");
-            assert!((fit.zscore - z).abs() < 1e-9, "z at {end}: {} {z}", fit.zscore);
+            assert!(
+                (fit.zscore - z).abs() < 1e-9,
+                "z at {end}: {} {z}",
+                fit.zscore
+            );
         }
         Ok(())
     }

@@ -57,7 +57,6 @@ pub struct TrackedModel {
     pub ends: (usize, usize),
 }
 
-
 /// What a backtest puts in place of the store for scripts.
 pub struct Overlay {
     /// The history.

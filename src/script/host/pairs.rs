@@ -147,7 +147,9 @@ fn model(leg_a: &str, leg_b: &str, timeframe: &str, lookback: INT, window: INT) 
     let bars_a = super::data::load(&host, &symbol_a, timeframe, count, None, None)?;
     let bars_b = super::data::load(&host, &symbol_b, timeframe, count, None, None)?;
     let columns = |bars: &[crate::domain::Bar]| -> (Vec<DateTime<Utc>>, Vec<f64>) {
-        bars.iter().map(|bar| (bar.time, bar.close.to_f64())).unzip()
+        bars.iter()
+            .map(|bar| (bar.time, bar.close.to_f64()))
+            .unzip()
     };
     let ((times_a, close_a), (times_b, close_b)) = (columns(&bars_a), columns(&bars_b));
     let a = Closes {
@@ -220,7 +222,9 @@ pub fn module() -> Module {
          timeframe: &str,
          lookback: INT,
          window: INT| {
-            located(&context, || model(leg_a, leg_b, timeframe, lookback, window))
+            located(&context, || {
+                model(leg_a, leg_b, timeframe, lookback, window)
+            })
         },
     );
     module
