@@ -115,9 +115,12 @@ struct Standing {
 /// strategies/pairs.rhai, step for step, in Rust: the same running pairs model (advanced one
 /// bar at a time, fitted afresh after anything else), the same decisions, Kelly sizing after
 /// `min_trades` closed trades, the same reasons and the same rows.
+/// Each pair's running model with the (lookback, window) it was built for.
+type Models = HashMap<String, (PairModel, (usize, usize))>;
+
 #[derive(Default)]
 struct NativePairs {
-    models: Mutex<HashMap<String, (PairModel, (usize, usize))>>,
+    models: Mutex<Models>,
     trades: Mutex<HashMap<String, Trade>>,
     standings: Mutex<HashMap<String, Standing>>,
 }

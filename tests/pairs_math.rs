@@ -281,7 +281,7 @@ fn check_walk(
     steps.extend(middle + 7..a.len());
     let (mut checked, mut undefined) = (0, 0);
     for index in steps {
-        let found = model_at(project, script, overlay, times[index], lookback, window);
+        let found = model_at(project, script, &overlay, times[index], lookback, window);
         let seen = (index + 1).min(lookback);
         let ready = found.get("ready").and_then(|v| v.as_bool().ok()) == Some(true);
         if seen < window {
