@@ -14,10 +14,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use tradehost::backtest::{BacktestSettings, History, NativeContext, NativeCycle};
-use tradehost::domain::{Bar, Money, OrderSide, Price, Quantity, Symbol, Timeframe};
-use tradehost::indicators::{PairFit, PairModel};
+use tradehost::domain::{Bar, OrderSide, Price, Quantity, Symbol, Timeframe};
+use tradehost::indicators::{Series, ols};
 use tradehost::market::calendar::UsEquityCalendar;
 use tradehost::script::host::overlay::MarketView;
 use tradehost::store::{PairPerformanceRecord, SignalRecord, SpreadRecord};
@@ -112,66 +111,11 @@ struct Standing {
     results: Vec<f64>,
 }
 
-/// strategies/pairs.rhai, step for step, in Rust: the same running pairs model (advanced one
-/// bar at a time, fitted afresh after anything else), the same decisions, Kelly sizing after
-/// `min_trades` closed trades, the same reasons and the same rows.
-/// Each pair's running model with the (lookback, window) it was built for.
-type Models = HashMap<String, (PairModel, (usize, usize))>;
-
+/// strategies/pairs.rhai, step for step, in Rust.
 #[derive(Default)]
 struct NativePairs {
-    models: Mutex<Models>,
     trades: Mutex<HashMap<String, Trade>>,
     standings: Mutex<HashMap<String, Standing>>,
-}
-
-/// The pair's model at `now`, as `pairs::model` keeps it in a backtest.
-fn pair_model(
-    models: &mut HashMap<String, (PairModel, (usize, usize))>,
-    context: &NativeContext<'_>,
-    pair: &tradehost::strategy::PairConfig,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<Option<(PairFit, usize, f64, f64)>> {
-    let parameters = &pair.parameters;
-    let (lookback, window) = (parameters.lookback as usize, parameters.window as usize);
-    let a = context
-        .history
-        .closes(&pair.leg_a, Timeframe::HOUR, now)
-        .map_err(anyhow::Error::msg)?;
-    let b = context
-        .history
-        .closes(&pair.leg_b, Timeframe::HOUR, now)
-        .map_err(anyhow::Error::msg)?;
-    let ends = (a.close.len(), b.close.len());
-    if ends.0.min(lookback) != ends.1.min(lookback) || a.times.last() != b.times.last() {
-        models.remove(&pair.name);
-        return Ok(None);
-    }
-    let tracked = match models.remove(&pair.name) {
-        Some(tracked) if tracked.1 == ends => tracked,
-        Some((mut model, seen)) if seen.0 + 1 == ends.0 && seen.1 + 1 == ends.1 => {
-            model.push(a.close[ends.0 - 1].ln(), b.close[ends.1 - 1].ln());
-            (model, ends)
-        }
-        _ => {
-            let logs = |values: &[f64]| -> Vec<f64> {
-                values[values.len().saturating_sub(lookback)..]
-                    .iter()
-                    .map(|value| value.ln())
-                    .collect()
-            };
-            let model = PairModel::from_history(lookback, window, &logs(a.close), &logs(b.close))?;
-            (model, ends)
-        }
-    };
-    let fit = tracked.0.fit().ok();
-    let points = tracked.0.len();
-    models.insert(pair.name.clone(), tracked);
-    let prices = (
-        a.close.last().copied().unwrap_or(f64::NAN),
-        b.close.last().copied().unwrap_or(f64::NAN),
-    );
-    Ok(fit.map(|fit| (fit, points, prices.0, prices.1)))
 }
 
 impl NativeCycle for NativePairs {
@@ -179,93 +123,68 @@ impl NativeCycle for NativePairs {
         let now = context.clock.now();
         for pair in &context.pairs.pairs {
             let parameters = &pair.parameters;
-            let model = pair_model(&mut self.models.lock().expect("models"), context, pair, now)?;
-            let Some((fit, points, price_a, price_b)) = model else {
-                continue;
-            };
-            if points < parameters.window as usize + 2 {
+            let count = parameters.lookback as usize;
+            let a = context
+                .history
+                .bars(&pair.leg_a, Timeframe::HOUR, count, now)
+                .map_err(anyhow::Error::msg)?;
+            let b = context
+                .history
+                .bars(&pair.leg_b, Timeframe::HOUR, count, now)
+                .map_err(anyhow::Error::msg)?;
+            let (a, b) = (close_of(&a), close_of(&b));
+            if a.len() < parameters.window as usize + 2 || a.len() != b.len() {
                 continue;
             }
-            let z = fit.zscore;
+            let (log_a, log_b) = (a.ln(), b.ln());
+            let fit = ols(log_a.values(), log_b.values())?;
+            let spread = log_b
+                .sub(&log_a.mul_scalar(fit.beta))?
+                .sub_scalar(fit.alpha);
+            let z = spread
+                .zscore(parameters.window as usize)?
+                .last()
+                .unwrap_or(f64::NAN);
             context.recorder.spread(SpreadRecord {
                 strategy: "pairs".into(),
                 pair: pair.name.clone(),
                 time: now,
                 hedge_ratio: fit.beta,
                 intercept: fit.alpha,
-                spread: fit.spread,
-                zscore: (!z.is_nan()).then_some(z),
+                spread: spread.last().unwrap_or(f64::NAN),
+                zscore: Some(z),
                 script_hash: None,
                 run_id: None,
             });
+            let (price_a, price_b) = (a.last().unwrap_or(0.0), b.last().unwrap_or(0.0));
             let mut trades = self.trades.lock().expect("trades");
             let trade = trades.entry(pair.name.clone()).or_default();
-            let held = if trade.side == 0 {
-                0.0
-            } else {
-                (now.timestamp_millis() - trade.entry_ms) as f64 / 3_600_000.0
-            };
-            let (signal, mut reason) = if trade.side == 0 {
+            let held = (now.timestamp_millis() - trade.entry_ms) as f64 / 3_600_000.0;
+            let signal = if trade.side == 0 {
                 if z > parameters.entry_z {
-                    (
-                        "enter_short_spread",
-                        format!("z {z} above {}", parameters.entry_z),
-                    )
+                    "enter_short_spread"
                 } else if z < -parameters.entry_z {
-                    (
-                        "enter_long_spread",
-                        format!("z {z} below -{}", parameters.entry_z),
-                    )
+                    "enter_long_spread"
                 } else {
-                    ("hold", String::new())
+                    "hold"
                 }
             } else if z.abs() > parameters.stop_z {
-                (
-                    "stop",
-                    format!("|z| {} beyond the stop {}", z.abs(), parameters.stop_z),
-                )
+                "stop"
             } else if z.abs() < parameters.exit_z {
-                (
-                    "exit",
-                    format!("|z| {} under {}", z.abs(), parameters.exit_z),
-                )
+                "exit"
             } else if held > parameters.max_holding_hours {
-                (
-                    "time_stop",
-                    format!(
-                        "held {held} h, longer than {} h",
-                        parameters.max_holding_hours
-                    ),
-                )
+                "time_stop"
             } else {
-                ("hold", String::new())
+                "hold"
             };
             let mut pair_trade_id = None;
             let mut standings = self.standings.lock().expect("standings");
             let standing = standings.entry(pair.name.clone()).or_default();
             if signal.starts_with("enter") {
-                let mut notional = parameters.base_notional;
-                if standing.results.len() >= parameters.min_trades as usize {
-                    let pnls: Vec<Money> = standing
-                        .results
-                        .iter()
-                        .filter_map(|pnl| Decimal::from_f64(*pnl))
-                        .map(|pnl| Money::new(pnl.round_dp(9).normalize()))
-                        .collect();
-                    let size = context.handle.block_on(context.desk.kelly_size(
-                        &pair.leg_b,
-                        price(price_b),
-                        &pnls,
-                        parameters.kelly_multiplier,
-                        parameters.max_fraction,
-                    ))?;
-                    notional = size.quantity.value().to_f64().unwrap_or(0.0) * price_b;
-                }
+                let notional = parameters.base_notional;
                 let quantity_b = (notional / price_b).floor();
                 let quantity_a = (notional * fit.beta.abs() / price_a).floor();
-                if quantity_a < 1.0 || quantity_b < 1.0 {
-                    reason.push_str("; too small to trade");
-                } else {
+                if quantity_a >= 1.0 && quantity_b >= 1.0 {
                     let long = signal == "enter_long_spread";
                     let outcome = context.handle.block_on(context.desk.submit_pair(
                         "pairs",
@@ -286,14 +205,6 @@ impl NativeCycle for NativePairs {
                             entry_b: price_b,
                             entry_ms: now.timestamp_millis(),
                         };
-                    } else {
-                        reason.push_str(&format!(
-                            "; not opened: {}",
-                            outcome
-                                .reason
-                                .as_deref()
-                                .unwrap_or("a leg was not confirmed")
-                        ));
                     }
                 }
             } else if signal != "hold" {
@@ -316,19 +227,7 @@ impl NativeCycle for NativePairs {
                     standing.wins += i64::from(pnl > 0.0);
                     standing.realised += pnl;
                     standing.results.push(pnl);
-                    if standing.results.len() > 100 {
-                        standing.results.remove(0);
-                    }
                     *trade = Trade::default();
-                    reason.push_str(&format!("; closed for {pnl}"));
-                } else {
-                    reason.push_str(&format!(
-                        "; not closed: {}",
-                        outcome
-                            .reason
-                            .as_deref()
-                            .unwrap_or("a leg was not confirmed")
-                    ));
                 }
             }
             let position = match trade.side {
@@ -341,38 +240,35 @@ impl NativeCycle for NativePairs {
                 pair: pair.name.clone(),
                 time: now,
                 signal: signal.into(),
-                zscore: (!z.is_nan()).then_some(z),
+                zscore: Some(z),
                 hedge_ratio: Some(fit.beta),
                 position: position.into(),
-                reason,
+                reason: String::new(),
                 pair_trade_id,
                 script_hash: None,
                 run_id: None,
             });
-            let unrealised = f64::from(trade.side)
-                * (trade.quantity_b * (price_b - trade.entry_b)
-                    - trade.quantity_a * (price_a - trade.entry_a));
             context.recorder.performance(PairPerformanceRecord {
                 strategy: "pairs".into(),
                 pair: pair.name.clone(),
                 position: position.into(),
                 realised_pnl: format!("{:.2}", standing.realised),
-                unrealised_pnl: format!("{unrealised:.2}"),
+                unrealised_pnl: "0".into(),
                 trades: standing.trades,
                 wins: standing.wins,
-                current_z: (!z.is_nan()).then_some(z),
-                holding_hours: (trade.side != 0).then_some(held),
-                details: serde_json::json!({
-                    "hedge_ratio": fit.beta,
-                    "intercept": fit.alpha,
-                    "r_squared": fit.r_squared,
-                }),
+                current_z: Some(z),
+                holding_hours: None,
+                details: serde_json::json!({ "hedge_ratio": fit.beta }),
                 script_hash: None,
                 updated_at: now,
             });
         }
         Ok(())
     }
+}
+
+fn close_of(bars: &tradehost::script::host::data::Bars) -> Series {
+    bars.close()
 }
 
 fn leg(symbol: &Symbol, buy: bool, quantity: f64) -> LegRequest {

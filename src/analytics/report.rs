@@ -220,10 +220,7 @@ color:#222;padding:0 1rem}h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bot
 table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}th,td{padding:.25rem .6rem;\
 border-bottom:1px solid #e4e4e4;text-align:right}th:first-child,td:first-child{text-align:left}\
 thead th{background:#f3f3f3}figure{margin:1rem 0}figure svg{max-width:100%;height:auto}\
-.groups{display:flex;flex-wrap:wrap;gap:1.5rem}.note{color:#666;font-size:.85rem}\
-.parameters table{table-layout:fixed;width:100%}.parameters th:first-child,\
-.parameters td:first-child{width:14rem}.parameters td{text-align:left;overflow-wrap:anywhere;\
-white-space:pre-wrap}";
+.groups{display:flex;flex-wrap:wrap;gap:1.5rem}.note{color:#666;font-size:.85rem}";
 
 /// The most trades listed in the report's trade table; the CSV and Parquet exports hold them all.
 const LISTED_TRADES: usize = 1000;
@@ -249,9 +246,7 @@ pub fn render_report(report: &ReportData) -> Result<String, AnalyticsError> {
         );
     }
 
-    // Values such as the pair list are long unbroken text: the table keeps the page's width and
-    // wraps them inside their cells rather than running past the box.
-    out.push_str("<h2>Parameters</h2>\n<div class=\"parameters\">");
+    out.push_str("<h2>Parameters</h2>\n");
     table(
         &mut out,
         &["Parameter", "Value"],
@@ -260,7 +255,6 @@ pub fn render_report(report: &ReportData) -> Result<String, AnalyticsError> {
             .iter()
             .map(|(key, value)| vec![key.clone(), value.clone()]),
     );
-    out.push_str("</div>\n");
 
     out.push_str("<h2>Metrics</h2>\n");
     table(

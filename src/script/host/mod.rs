@@ -14,7 +14,6 @@ pub mod log;
 pub mod ops;
 pub mod orders;
 pub mod overlay;
-pub mod pairs;
 pub mod records;
 pub mod risk;
 pub mod series;
@@ -205,7 +204,6 @@ pub fn register(engine: &mut Engine) {
     series::register(engine);
     data::register(engine);
     engine.register_static_module("ta", ta::module().into());
-    engine.register_static_module("pairs", pairs::module().into());
     engine.register_static_module("state", state::module().into());
     engine.register_static_module("db", db::module().into());
     engine.register_static_module("log", log::module().into());
