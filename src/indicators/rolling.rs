@@ -364,7 +364,9 @@ mod tests {
                 // Running sums of prices near 100 carry rounding of about ε·100² into a variance;
                 // a tiny standard deviation turns that into ε·100²/σ (1e-9 and more when σ is
                 // 1e-3), so the tolerance grows as σ shrinks.
-                let scale = slice.iter().fold(0.0_f64, |most, value| most.max(value.abs()));
+                let scale = slice
+                    .iter()
+                    .fold(0.0_f64, |most, value| most.max(value.abs()));
                 let rounding = 64.0 * f64::EPSILON * scale * scale / expected.abs().max(1e-12);
                 assert!(
                     (got - expected).abs() <= 1e-9 * expected.abs().max(1.0) + rounding,
