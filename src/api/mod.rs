@@ -241,12 +241,22 @@ pub struct Page {
 
 impl Page {
     fn limit(&self) -> Result<u32, error::ApiError> {
-        match self.limit {
-            None => Ok(100),
-            Some(limit @ 1..=1000) => Ok(limit),
-            Some(other) => Err(error::ApiError::bad_request(format!(
-                "limit must be between 1 and 1000, not {other}"
-            ))),
-        }
+        bounded("limit", self.limit, 100, 1000)
+    }
+}
+
+/// A query value in `1..=maximum`, `default` when absent; out of range is a 400 naming the bounds.
+fn bounded(
+    name: &str,
+    value: Option<u32>,
+    default: u32,
+    maximum: u32,
+) -> Result<u32, error::ApiError> {
+    match value {
+        None => Ok(default),
+        Some(value) if (1..=maximum).contains(&value) => Ok(value),
+        Some(other) => Err(error::ApiError::bad_request(format!(
+            "{name} must be between 1 and {maximum}, not {other}"
+        ))),
     }
 }

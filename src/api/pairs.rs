@@ -69,15 +69,7 @@ pub async fn spreads(
     Query(window): Query<SpreadWindow>,
 ) -> Reply<Vec<SpreadRecord>> {
     let pair = pair_name(&pair)?;
-    let limit = match window.limit {
-        None => 500,
-        Some(limit @ 1..=5000) => limit,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "limit must be between 1 and 5000, not {other}"
-            )));
-        }
-    };
+    let limit = super::bounded("limit", window.limit, 500, 5000)?;
     let spreads = state.inner.store.pair_spreads(&pair, limit).await?;
     if spreads.is_empty() {
         return Err(ApiError::not_found(format!(

@@ -364,15 +364,7 @@ pub async fn performance(
     State(state): State<ApiState>,
     Query(window): Query<Window>,
 ) -> Reply<Performance> {
-    let days = match window.days {
-        None => 30,
-        Some(days @ 1..=3650) => days,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "days must be between 1 and 3650, not {other}"
-            )));
-        }
-    };
+    let days = super::bounded("days", window.days, 30, 3650)?;
     let since = state.inner.clock.now() - Duration::days(i64::from(days));
     let store = &state.inner.store;
     let equity = crate::strategy::performance::equity(store, since).await?;

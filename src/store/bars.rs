@@ -226,22 +226,18 @@ impl Store {
 impl Store {
     /// The time of the newest stored bar, if any: how fresh the data is.
     pub async fn newest_bar_time(&self) -> Result<Option<DateTime<Utc>>> {
-        let millis: Option<i64> = on_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT MAX(ts) FROM bars")
-                .fetch_one(pool)
-                .await
-        })?;
-        millis
-            .map(|millis| from_millis("bars", "ts", millis))
-            .transpose()
+        self.bar_time("SELECT MAX(ts) FROM bars").await
     }
 
     /// The start of the oldest stored bar.
     pub async fn oldest_bar_time(&self) -> Result<Option<DateTime<Utc>>> {
+        self.bar_time("SELECT MIN(ts) FROM bars").await
+    }
+
+    /// One bar time from a statement returning a nullable `ts`.
+    async fn bar_time(&self, statement: &'static str) -> Result<Option<DateTime<Utc>>> {
         let millis: Option<i64> = on_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT MIN(ts) FROM bars")
-                .fetch_one(pool)
-                .await
+            sqlx::query_scalar(statement).fetch_one(pool).await
         })?;
         millis
             .map(|millis| from_millis("bars", "ts", millis))
