@@ -167,6 +167,11 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Daemon> {
             ..orchestrator_settings(settings)
         },
     );
+    // Deployments are registered before the API listens, so its first answer lists them all.
+    orchestrator
+        .sync_deployments()
+        .await
+        .context("registering the deployments")?;
     let token = shutdown.clone();
     tasks.push((
         "orchestrator",
