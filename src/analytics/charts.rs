@@ -164,26 +164,35 @@ pub(crate) fn drawdown(points: &[EquityPoint]) -> Result<String, AnalyticsError>
     })
 }
 
+/// The fewest bar slots the per-pair P&L chart divides its width into.
+const MIN_BAR_SLOTS: usize = 3;
+
 /// Net P&L per pair as bars, green above zero and red below.
+
 pub(crate) fn pair_pnl(pairs: &[(String, f64)]) -> Result<String, AnalyticsError> {
     svg("pair P&L", |root| {
         if pairs.is_empty() {
             return empty(root, "P&L per pair");
         }
         let values = pairs.iter().map(|(_, pnl)| *pnl).chain([0.0]);
+        // At least three slots, the pairs centred in them, so one or two pairs get bars as wide
+        // as one of three rather than the whole chart.
+        let slots = pairs.len().max(MIN_BAR_SLOTS);
+        let offset = (slots - pairs.len()) / 2;
         let mut chart = ChartBuilder::on(root)
             .caption("Net P&L per pair (USD)", (FONT, 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(80)
             .build_cartesian_2d(
-                // Integer ranges are inclusive in plotters: n pairs are the segments 0..=n−1.
-                (0..pairs.len() - 1).into_segmented(),
+                // Integer ranges are inclusive in plotters: n slots are the segments 0..=n−1.
+                (0..slots - 1).into_segmented(),
                 value_range(values),
             )?;
         let name = |value: &SegmentValue<usize>| match value {
-            SegmentValue::CenterOf(index) => pairs
-                .get(*index)
+            SegmentValue::CenterOf(slot) => slot
+                .checked_sub(offset)
+                .and_then(|index| pairs.get(index))
                 .map(|(pair, _)| pair.clone())
                 .unwrap_or_default(),
             _ => String::new(),
@@ -191,7 +200,7 @@ pub(crate) fn pair_pnl(pairs: &[(String, f64)]) -> Result<String, AnalyticsError
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(pairs.len())
+            .x_labels(slots)
             .x_label_formatter(&name)
             .y_label_formatter(&whole)
             .draw()?;
@@ -199,8 +208,8 @@ pub(crate) fn pair_pnl(pairs: &[(String, f64)]) -> Result<String, AnalyticsError
             let colour = if *pnl >= 0.0 { GREEN } else { RED };
             let mut bar = Rectangle::new(
                 [
-                    (SegmentValue::Exact(index), 0.0),
-                    (SegmentValue::Exact(index + 1), *pnl),
+                    (SegmentValue::Exact(offset + index), 0.0),
+                    (SegmentValue::Exact(offset + index + 1), *pnl),
                 ],
                 colour.mix(0.7).filled(),
             );
@@ -322,5 +331,37 @@ mod tests {
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("&lt;b&gt;&amp;"), "{svg}");
         assert!(!svg.contains("<b>"));
+    }
+
+    /// The widths of the bars (plotters writes each as a `<rect>` with the bars' opacity, 0.7;
+    /// the white background is opaque).
+    fn bar_widths(svg: &str) -> Vec<f64> {
+        svg.split("<rect")
+            .skip(1)
+            .filter(|element| element.contains("opacity=\"0.7\""))
+            .filter_map(|element| {
+                let width = element.split("width=\"").nth(1)?.split('"').next()?;
+                width.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lone_pair_gets_a_bar_as_wide_as_one_of_three() {
+        let one = pair_pnl(&[("KO/PEP".to_owned(), 120.0)]).expect("svg");
+        let three = pair_pnl(&[
+            ("KO/PEP".to_owned(), 120.0),
+            ("XOM/CVX".to_owned(), -40.0),
+            ("GLD/GDX".to_owned(), 10.0),
+        ])
+        .expect("svg");
+        let (one, three) = (bar_widths(&one), bar_widths(&three));
+        assert_eq!((one.len(), three.len()), (1, 3), "{one:?} {three:?}");
+        assert!(
+            (one[0] - three[0]).abs() <= 1.0,
+            "a lone bar {} wide, one of three {}",
+            one[0],
+            three[0]
+        );
     }
 }

@@ -53,9 +53,7 @@ pub async fn deployments(State(state): State<ApiState>) -> Reply<Vec<Deployment>
                 .inner
                 .orchestrator
                 .as_ref()
-                .and_then(|orchestrator| orchestrator.spec(&record.name))
-                .and_then(|spec| spec.gated_schedule().ok())
-                .and_then(|schedule| schedule.next_n(now, 1).into_iter().next())
+                .and_then(|orchestrator| orchestrator.next_tick(&record.name, now))
         };
         let last_run = latest.remove(&record.name);
         out.push(Deployment {

@@ -7,6 +7,7 @@
 
 mod bridge;
 pub mod deployment;
+mod next_ticks;
 pub mod schedule;
 pub mod scheduler;
 mod upkeep;
@@ -21,6 +22,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use self::deployment::{DeploymentSpec, OverlapPolicy};
+use self::next_ticks::NextTicks;
 use self::worker::Worker;
 use crate::clock::Clock;
 use crate::domain::RunState;
@@ -116,6 +118,7 @@ pub struct Orchestrator {
     slots: Arc<Semaphore>,
     /// The effective spec of each deployment, as last synchronised from the scripts.
     specs: Mutex<BTreeMap<String, DeploymentSpec>>,
+    next_ticks: NextTicks,
 }
 
 impl Orchestrator {
@@ -146,6 +149,7 @@ impl Orchestrator {
             wake: Notify::new(),
             slots,
             specs: Mutex::new(BTreeMap::new()),
+            next_ticks: NextTicks::default(),
         });
         // Scripts reach the orchestrator through `flow::…`; a weak reference, because the
         // orchestrator owns the script runtime.
@@ -165,6 +169,13 @@ impl Orchestrator {
             .unwrap_or_else(PoisonError::into_inner)
             .get(name)
             .cloned()
+    }
+
+    /// The next tick of a deployment strictly after `now`, on its calendar; `None` for an unknown
+    /// deployment or a schedule with no tick ahead.
+    pub fn next_tick(&self, name: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let spec = self.spec(name)?;
+        self.next_ticks.next_after(name, &spec, now)
     }
 
     /// Wakes the loop (after a manual run or a deployment change).
@@ -514,8 +525,8 @@ impl Orchestrator {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         specs
-            .values()
-            .filter_map(|spec| spec.gated_schedule().ok()?.next_after(now))
+            .iter()
+            .filter_map(|(name, spec)| self.next_ticks.next_after(name, spec, now))
             .min()
     }
 

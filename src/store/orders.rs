@@ -338,6 +338,19 @@ impl Store {
         self.orders_with_status(&OPEN_STATUSES).await
     }
 
+    /// How many orders may still change at the broker (the risk status reports the count only).
+    pub async fn open_order_count(&self) -> Result<usize> {
+        let list = super::in_list(&OPEN_STATUSES);
+        let count: i64 = on_pool!(self, |pool| {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM orders WHERE status IN ({list})"
+            )))
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok(usize::try_from(count).unwrap_or_default())
+    }
+
     /// The newest orders, newest first.
     pub async fn recent_orders(&self, limit: u32) -> Result<Vec<OrderRecord>> {
         let rows: Vec<OrderRow> = on_pool!(self, |pool| {

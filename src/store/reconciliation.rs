@@ -310,6 +310,21 @@ impl Store {
         rows.into_iter().map(mismatch_from_row).collect()
     }
 
+    /// The symbols an unresolved, blocking mismatch holds, sorted, `(account)` for the cash.
+    pub async fn blocked_symbols(&self) -> Result<Vec<String>> {
+        let mut symbols: Vec<String> = on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT DISTINCT COALESCE(symbol, '(account)') FROM reconciliation_mismatches \
+                 WHERE resolved_at IS NULL AND blocking = 1",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        // Sorted here: PostgreSQL's collation may order the parenthesis differently.
+        symbols.sort();
+        Ok(symbols)
+    }
+
     /// Whether an unresolved, blocking mismatch holds `symbol`.
     pub async fn symbol_blocked(&self, symbol: &str) -> Result<Option<MismatchRecord>> {
         let row: Option<MismatchRow> = on_pool!(self, |pool| {

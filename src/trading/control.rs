@@ -144,22 +144,12 @@ impl Desk {
     /// The risk picture now.
     pub async fn status(&self) -> Result<RiskStatus> {
         let state = self.risk_state();
-        let mut blocked: Vec<String> = self
-            .store
-            .unresolved_mismatches()
-            .await?
-            .into_iter()
-            .filter(|mismatch| mismatch.blocking)
-            .map(|mismatch| mismatch.symbol.unwrap_or_else(|| "(account)".to_owned()))
-            .collect();
-        blocked.sort();
-        blocked.dedup();
         Ok(RiskStatus {
             mode: state.mode.name().to_owned(),
             state,
             limits: self.limits(),
-            open_orders: self.store.open_orders().await?.len(),
-            blocked_symbols: blocked,
+            open_orders: self.store.open_order_count().await?,
+            blocked_symbols: self.store.blocked_symbols().await?,
         })
     }
 
