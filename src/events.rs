@@ -5,6 +5,9 @@
 //! falls behind loses the oldest events (it is told how many) rather than slowing a writer. A
 //! writer never waits on a reader.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -78,6 +81,10 @@ pub struct Event {
 #[derive(Debug, Clone)]
 pub struct Bus {
     sender: broadcast::Sender<Event>,
+    /// Moves on every announcement and every other committed change a reader may show, before
+    /// the writer returns: a reader that saw the same generation before and after computing a
+    /// reply knows nothing it shows has changed since (the API's reply cache relies on it).
+    generation: Arc<AtomicU64>,
 }
 
 impl Default for Bus {
@@ -90,12 +97,27 @@ impl Bus {
     /// A bus with no subscribers.
     pub fn new() -> Self {
         let (sender, _) = broadcast::channel(CAPACITY);
-        Self { sender }
+        Self {
+            sender,
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The current generation of what the store holds.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Marks a committed change that has no event of its own (a pause, a position's mark, a
+    /// pair's standing), so cached replies built before it are not served after it.
+    pub fn touch(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Announces a committed change. Never blocks and never fails: with nobody listening, the
     /// event is dropped.
     pub fn publish(&self, kind: EventKind, data: serde_json::Value) {
+        self.touch();
         if self.sender.receiver_count() == 0 {
             return;
         }
@@ -126,6 +148,17 @@ mod tests {
         assert_eq!(event.kind, EventKind::Order);
         assert_eq!(event.data["id"], "a");
         assert!(receiver.try_recv().is_err());
+    }
+
+    #[test]
+    fn every_publish_and_touch_moves_the_generation_even_with_nobody_listening() {
+        let bus = Bus::new();
+        let clone = bus.clone();
+        let start = bus.generation();
+        bus.publish(EventKind::Run, serde_json::json!({}));
+        assert_eq!(clone.generation(), start + 1);
+        clone.touch();
+        assert_eq!(bus.generation(), start + 2);
     }
 
     #[test]

@@ -832,3 +832,71 @@ fn parse_events(text: &str) -> Vec<(String, Value)> {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_replies_follow_every_change_and_still_check_the_key() {
+    let project = tempfile::tempdir().expect("project");
+    let daemon = daemon_with_keys(project.path(), &[]);
+    let api = Api::new(&daemon);
+
+    // The same list twice: the second comes from memory and is the same.
+    let (status, first) = api.get("/api/v1/runs?limit=5", READ).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, second) = api.get("/api/v1/runs?limit=5", READ).await;
+    assert_eq!(first["runs"], second["runs"]);
+
+    // A kept reply is not a way around the key.
+    let (status, _) = api
+        .call(Method::GET, "/api/v1/runs?limit=5", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = api
+        .get("/api/v1/runs?limit=5", "not-the-key-at-all-0000")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A new run shows at once, not after the reply's age runs out.
+    let (status, created) = api
+        .post(
+            "/api/v1/deployments/validate_risk_limits/run",
+            ADMIN,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (_, after) = api.get("/api/v1/runs?limit=5", READ).await;
+    assert_eq!(after["runs"][0]["id"], created["run_id"], "{after}");
+
+    // So does a pause and a resume, and a halt on the risk status.
+    for paused in [true, false] {
+        let action = if paused { "pause" } else { "resume" };
+        let (status, _) = api
+            .post(
+                &format!("/api/v1/deployments/manage_orders/{action}"),
+                ADMIN,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, deployments) = api.get("/api/v1/deployments", READ).await;
+        let manage = deployments
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|deployment| deployment["name"] == "manage_orders")
+            .expect("manage_orders");
+        assert_eq!(manage["paused"], paused, "after {action}");
+    }
+    let (_, before) = api.get("/api/v1/risk", READ).await;
+    assert_ne!(before["mode"], "halted", "{before}");
+    let (status, _) = api
+        .post(
+            "/api/v1/risk/halt",
+            ADMIN,
+            &json!({ "reason": "cache test", "operator": "tests" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, halted) = api.get("/api/v1/risk", READ).await;
+    assert_eq!(halted["mode"], "halted", "{halted}");
+}

@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod backtests;
+mod cache;
 mod dashboard;
 mod docs;
 pub mod error;
@@ -80,6 +81,7 @@ struct Inner {
     scripts: Option<Arc<ScriptRuntime>>,
     limits: Limits,
     metrics: metrics::Metrics,
+    replies: cache::ReplyCache,
     body_limit_bytes: usize,
     shutdown: tokio_util::sync::CancellationToken,
 }
@@ -98,6 +100,7 @@ impl ApiState {
                 scripts: parts.scripts,
                 limits: Limits::new(parts.rate_limit_per_second, parts.rate_limit_burst),
                 metrics: metrics::Metrics::default(),
+                replies: cache::ReplyCache::default(),
                 body_limit_bytes: parts.body_limit_bytes,
                 shutdown: parts.shutdown,
             }),
@@ -184,6 +187,11 @@ pub fn router(state: ApiState) -> Router {
     .merge(dashboard::routes())
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
+    // Innermost, so the key check has passed before a kept reply is served.
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        cache::serve,
+    ))
     .layer(DefaultBodyLimit::max(body_limit))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),

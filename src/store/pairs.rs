@@ -137,6 +137,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.touch();
         Ok(())
     }
 
@@ -202,6 +203,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.touch();
         Ok(())
     }
 
@@ -362,6 +364,7 @@ impl Store {
             .fetch_one(pool)
             .await
         })?;
+        self.events.touch();
         Ok(id)
     }
 

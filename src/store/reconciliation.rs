@@ -148,6 +148,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.touch();
         Ok(())
     }
 
@@ -171,6 +172,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.touch();
         Ok(())
     }
 
@@ -258,6 +260,7 @@ impl Store {
             }
             .await
         })?;
+        self.events.touch();
         Ok(id)
     }
 
@@ -358,6 +361,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.touch();
         Ok(done)
     }
 }

@@ -267,6 +267,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.touch();
         Ok(())
     }
 
@@ -422,6 +423,7 @@ impl Store {
             }
             .await
         })?;
+        self.events.touch();
         Ok(())
     }
 
@@ -475,6 +477,7 @@ impl Store {
             .await
             .map(|done| done.rows_affected())
         })?;
+        self.events.touch();
         Ok(())
     }
 

@@ -299,6 +299,7 @@ impl Store {
             .await
             .map(|_| ())
         })?;
+        self.events.touch();
         Ok(())
     }
 
@@ -339,6 +340,7 @@ impl Store {
                 .await
                 .map(|result| result.rows_affected())
         })?;
+        self.events.touch();
         Ok(changed > 0)
     }
 
@@ -352,6 +354,7 @@ impl Store {
                 .await
                 .map(|_| ())
         })?;
+        self.events.touch();
         Ok(())
     }
 
