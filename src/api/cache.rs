@@ -10,7 +10,7 @@
 //! before this layer, so a cached reply never reaches a caller the handler would have refused.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -64,9 +64,23 @@ struct Kept {
 #[derive(Default)]
 pub struct ReplyCache {
     kept: Mutex<HashMap<String, Kept>>,
+    /// One builder per address at a time: when a change invalidates a list that two dozen
+    /// clients are polling, one request rebuilds it and the others wait for its reply instead of
+    /// all querying the database at once.
+    builders: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ReplyCache {
+    /// The gate a request holds while it builds the reply for `address`.
+    fn builder(&self, address: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut builders = self.builders.lock().unwrap_or_else(PoisonError::into_inner);
+        if builders.len() >= MAX_ENTRIES && !builders.contains_key(address) {
+            // Odd queries must not grow this either; a cleared gate costs one duplicate build.
+            builders.clear();
+        }
+        builders.entry(address.to_owned()).or_default().clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
         self.kept.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -117,11 +131,18 @@ pub async fn serve(
         return next.run(request).await;
     }
     let address = request.uri().to_string();
+    let bus = state.inner.store.events();
+    let cache = &state.inner.replies;
+    if let Some((content_type, body)) = cache.fresh(&address, bus.generation()) {
+        return reply(content_type, body);
+    }
+    let builder = cache.builder(&address);
+    let _turn = builder.lock().await;
     // Read before the handler runs: a change committed while it runs leaves the reply tagged
     // with the older generation, so it is never served after that change.
-    let generation = state.inner.store.events().generation();
-    let cache = &state.inner.replies;
+    let generation = bus.generation();
     if let Some((content_type, body)) = cache.fresh(&address, generation) {
+        // Built by the request this one waited for.
         return reply(content_type, body);
     }
     let response = next.run(request).await;

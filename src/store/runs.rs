@@ -344,7 +344,9 @@ impl Store {
         Ok(changed > 0)
     }
 
-    /// Records that every tick up to `until` has its run.
+    /// Records that every tick up to `until` has its run. The scheduler writes it on every pass,
+    /// so it does not move the store's generation: a cached list may show it up to a second old
+    /// (`api::cache::MAX_AGE`), while the runs it created move the generation themselves.
     pub async fn set_scheduled_until(&self, name: &str, until: DateTime<Utc>) -> Result<()> {
         on_pool!(self, |pool| {
             sqlx::query("UPDATE deployments SET scheduled_until = $2 WHERE name = $1")
@@ -354,7 +356,6 @@ impl Store {
                 .await
                 .map(|_| ())
         })?;
-        self.events.touch();
         Ok(())
     }
 
