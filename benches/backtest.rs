@@ -14,11 +14,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
 use tradehost::backtest::{BacktestSettings, History, NativeContext, NativeCycle};
-use tradehost::domain::{Bar, OrderSide, Price, Quantity, Symbol, Timeframe};
-use tradehost::indicators::{Series, ols};
+use tradehost::domain::{Bar, Money, OrderSide, Price, Quantity, Symbol, Timeframe};
 use tradehost::market::calendar::UsEquityCalendar;
-use tradehost::script::host::overlay::MarketView;
+use tradehost::script::host::overlay::{MarketView, TrackedModel};
 use tradehost::store::{PairPerformanceRecord, SignalRecord, SpreadRecord};
 use tradehost::strategy::PairsFile;
 use tradehost::trading::LegRequest;
@@ -103,6 +103,17 @@ struct Trade {
     entry_ms: i64,
 }
 
+impl Trade {
+    fn position(&self) -> &'static str {
+        match self.side {
+            1 => "long_spread",
+            -1 => "short_spread",
+            _ => "flat",
+        }
+    }
+}
+
+/// The pair's standing and, apart from it, its last closed trades' P&L (what Kelly sizes from).
 #[derive(Debug, Default)]
 struct Standing {
     trades: i64,
@@ -111,84 +122,145 @@ struct Standing {
     results: Vec<f64>,
 }
 
-/// strategies/pairs.rhai, step for step, in Rust.
+/// What the native cycle keeps per pair: the script's `state::` keys and `pairs::model`'s model.
+#[derive(Default)]
+struct PairState {
+    trade: Trade,
+    standing: Standing,
+    model: Option<TrackedModel>,
+}
+
+/// strategies/pairs.rhai, step for step, in Rust: the same model (`pairs::follow`, what
+/// `pairs::model` runs in a backtest), the same desk calls (Kelly included) and the same rows.
 #[derive(Default)]
 struct NativePairs {
-    trades: Mutex<HashMap<String, Trade>>,
-    standings: Mutex<HashMap<String, Standing>>,
+    pairs: Mutex<HashMap<String, PairState>>,
+    script_hash: String,
+}
+
+/// A script float as the host turns it into a decimal (nine places, normalised).
+fn decimal(value: f64) -> Decimal {
+    Decimal::from_f64(value)
+        .map(|decimal| decimal.round_dp(9).normalize())
+        .unwrap_or_default()
 }
 
 impl NativeCycle for NativePairs {
     fn cycle(&self, context: &NativeContext<'_>) -> anyhow::Result<()> {
         let now = context.clock.now();
+        let hours = |since: i64| (now.timestamp_millis() - since) as f64 / 3_600_000.0;
+        let mut states = self.pairs.lock().expect("pair states");
         for pair in &context.pairs.pairs {
             let parameters = &pair.parameters;
-            let count = parameters.lookback as usize;
+            let state = states.entry(pair.name.clone()).or_default();
+            // 1-2. The legs' bars -> hedge ratio, spread, z-score.
+            let timeframe: Timeframe = parameters.timeframe.parse()?;
             let a = context
                 .history
-                .bars(&pair.leg_a, Timeframe::HOUR, count, now)
+                .closes(&pair.leg_a, timeframe, now)
                 .map_err(anyhow::Error::msg)?;
             let b = context
                 .history
-                .bars(&pair.leg_b, Timeframe::HOUR, count, now)
+                .closes(&pair.leg_b, timeframe, now)
                 .map_err(anyhow::Error::msg)?;
-            let (a, b) = (close_of(&a), close_of(&b));
-            if a.len() < parameters.window as usize + 2 || a.len() != b.len() {
+            let model = tradehost::script::host::pairs::follow(
+                &mut state.model,
+                &a,
+                &b,
+                parameters.lookback as usize,
+                parameters.window as usize,
+            )
+            .map_err(anyhow::Error::msg)?;
+            if !model.ready {
                 continue;
             }
-            let (log_a, log_b) = (a.ln(), b.ln());
-            let fit = ols(log_a.values(), log_b.values())?;
-            let spread = log_b
-                .sub(&log_a.mul_scalar(fit.beta))?
-                .sub_scalar(fit.alpha);
-            let z = spread
-                .zscore(parameters.window as usize)?
-                .last()
-                .unwrap_or(f64::NAN);
+            let fit = model.fit;
+            let z = fit.zscore;
             context.recorder.spread(SpreadRecord {
                 strategy: "pairs".into(),
                 pair: pair.name.clone(),
                 time: now,
                 hedge_ratio: fit.beta,
                 intercept: fit.alpha,
-                spread: spread.last().unwrap_or(f64::NAN),
-                zscore: Some(z),
-                script_hash: None,
+                spread: fit.spread,
+                zscore: (!z.is_nan()).then_some(z),
+                script_hash: Some(self.script_hash.clone()),
                 run_id: None,
             });
-            let (price_a, price_b) = (a.last().unwrap_or(0.0), b.last().unwrap_or(0.0));
-            let mut trades = self.trades.lock().expect("trades");
-            let trade = trades.entry(pair.name.clone()).or_default();
-            let held = (now.timestamp_millis() - trade.entry_ms) as f64 / 3_600_000.0;
-            let signal = if trade.side == 0 {
+            let (price_a, price_b) = (model.price_a, model.price_b);
+            let PairState {
+                trade, standing, ..
+            } = state;
+            // 3. The signal.
+            let held = if trade.side == 0 {
+                0.0
+            } else {
+                hours(trade.entry_ms)
+            };
+            let (signal, mut reason) = if trade.side == 0 {
                 if z > parameters.entry_z {
-                    "enter_short_spread"
+                    (
+                        "enter_short_spread",
+                        format!("z {z} above {}", parameters.entry_z),
+                    )
                 } else if z < -parameters.entry_z {
-                    "enter_long_spread"
+                    (
+                        "enter_long_spread",
+                        format!("z {z} below -{}", parameters.entry_z),
+                    )
                 } else {
-                    "hold"
+                    ("hold", String::new())
                 }
             } else if z.abs() > parameters.stop_z {
-                "stop"
+                (
+                    "stop",
+                    format!("|z| {} beyond the stop {}", z.abs(), parameters.stop_z),
+                )
             } else if z.abs() < parameters.exit_z {
-                "exit"
+                (
+                    "exit",
+                    format!("|z| {} under {}", z.abs(), parameters.exit_z),
+                )
             } else if held > parameters.max_holding_hours {
-                "time_stop"
+                (
+                    "time_stop",
+                    format!(
+                        "held {held} h, longer than {} h",
+                        parameters.max_holding_hours
+                    ),
+                )
             } else {
-                "hold"
+                ("hold", String::new())
             };
             let mut pair_trade_id = None;
-            let mut standings = self.standings.lock().expect("standings");
-            let standing = standings.entry(pair.name.clone()).or_default();
             if signal.starts_with("enter") {
-                let notional = parameters.base_notional;
+                // 4. Entry: size, then both legs through risk.
+                let mut notional = parameters.base_notional;
+                if standing.results.len() >= parameters.min_trades as usize {
+                    let pnls: Vec<Money> = standing
+                        .results
+                        .iter()
+                        .map(|pnl| Money::new(decimal(*pnl)))
+                        .collect();
+                    let size = context.handle.block_on(context.desk.kelly_size(
+                        &pair.leg_b,
+                        Price::new(decimal(price_b))?,
+                        &pnls,
+                        parameters.kelly_multiplier,
+                        parameters.max_fraction,
+                    ))?;
+                    // As the script's `parse_float(size.quantity)`: the decimal's text.
+                    notional = size.quantity.to_string().parse::<f64>()? * price_b;
+                }
                 let quantity_b = (notional / price_b).floor();
                 let quantity_a = (notional * fit.beta.abs() / price_a).floor();
-                if quantity_a >= 1.0 && quantity_b >= 1.0 {
+                if quantity_a < 1.0 || quantity_b < 1.0 {
+                    reason += "; too small to trade";
+                } else {
                     let long = signal == "enter_long_spread";
                     let outcome = context.handle.block_on(context.desk.submit_pair(
                         "pairs",
-                        None,
+                        Some(&self.script_hash),
                         None,
                         [
                             leg(&pair.leg_b, long, quantity_b),
@@ -205,13 +277,22 @@ impl NativeCycle for NativePairs {
                             entry_b: price_b,
                             entry_ms: now.timestamp_millis(),
                         };
+                    } else {
+                        reason += &format!(
+                            "; not opened: {}",
+                            outcome
+                                .reason
+                                .as_deref()
+                                .unwrap_or("a leg was not confirmed")
+                        );
                     }
                 }
             } else if signal != "hold" {
+                // 5. Exit or stop: close both legs.
                 let long = trade.side == 1;
                 let outcome = context.handle.block_on(context.desk.submit_pair(
                     "pairs",
-                    None,
+                    Some(&self.script_hash),
                     None,
                     [
                         leg(&pair.leg_b, !long, trade.quantity_b),
@@ -227,39 +308,58 @@ impl NativeCycle for NativePairs {
                     standing.wins += i64::from(pnl > 0.0);
                     standing.realised += pnl;
                     standing.results.push(pnl);
+                    if standing.results.len() > 100 {
+                        standing.results.remove(0);
+                    }
                     *trade = Trade::default();
+                    reason += &format!("; closed for {pnl}");
+                } else {
+                    reason += &format!(
+                        "; not closed: {}",
+                        outcome
+                            .reason
+                            .as_deref()
+                            .unwrap_or("a leg was not confirmed")
+                    );
                 }
             }
-            let position = match trade.side {
-                1 => "long_spread",
-                -1 => "short_spread",
-                _ => "flat",
-            };
             context.recorder.signal(SignalRecord {
                 strategy: "pairs".into(),
                 pair: pair.name.clone(),
                 time: now,
                 signal: signal.into(),
-                zscore: Some(z),
+                zscore: (!z.is_nan()).then_some(z),
                 hedge_ratio: Some(fit.beta),
-                position: position.into(),
-                reason: String::new(),
+                position: trade.position().into(),
+                reason,
                 pair_trade_id,
-                script_hash: None,
+                script_hash: Some(self.script_hash.clone()),
                 run_id: None,
             });
+            // 6. The pair's standing.
+            let unrealised = if trade.side == 0 {
+                0.0
+            } else {
+                f64::from(trade.side)
+                    * (trade.quantity_b * (price_b - trade.entry_b)
+                        - trade.quantity_a * (price_a - trade.entry_a))
+            };
             context.recorder.performance(PairPerformanceRecord {
                 strategy: "pairs".into(),
                 pair: pair.name.clone(),
-                position: position.into(),
+                position: trade.position().into(),
                 realised_pnl: format!("{:.2}", standing.realised),
-                unrealised_pnl: "0".into(),
+                unrealised_pnl: format!("{unrealised:.2}"),
                 trades: standing.trades,
                 wins: standing.wins,
-                current_z: Some(z),
-                holding_hours: None,
-                details: serde_json::json!({ "hedge_ratio": fit.beta }),
-                script_hash: None,
+                current_z: (!z.is_nan()).then_some(z),
+                holding_hours: (trade.side != 0).then(|| hours(trade.entry_ms)),
+                details: serde_json::json!({
+                    "hedge_ratio": fit.beta,
+                    "intercept": fit.alpha,
+                    "r_squared": fit.r_squared,
+                }),
+                script_hash: Some(self.script_hash.clone()),
                 updated_at: now,
             });
         }
@@ -267,16 +367,11 @@ impl NativeCycle for NativePairs {
     }
 }
 
-fn close_of(bars: &tradehost::script::host::data::Bars) -> Series {
-    bars.close()
-}
-
 fn leg(symbol: &Symbol, buy: bool, quantity: f64) -> LegRequest {
     LegRequest {
         symbol: symbol.clone(),
         side: if buy { OrderSide::Buy } else { OrderSide::Sell },
-        quantity: Quantity::new(Decimal::try_from(quantity).unwrap_or(Decimal::ONE))
-            .expect("quantity"),
+        quantity: Quantity::new(decimal(quantity)).expect("quantity"),
     }
 }
 
@@ -296,7 +391,15 @@ fn settings(native: bool) -> BacktestSettings {
         toml_defaults().expect("the embedded default configuration");
     BacktestSettings {
         strategy: repository.join("strategies/pairs.rhai"),
-        native: native.then(|| Arc::new(NativePairs::default()) as Arc<dyn NativeCycle>),
+        native: native.then(|| {
+            Arc::new(NativePairs {
+                pairs: Mutex::default(),
+                script_hash: tradehost::script::content_hash(
+                    &std::fs::read_to_string(repository.join("strategies/pairs.rhai"))
+                        .expect("the strategy script"),
+                ),
+            }) as Arc<dyn NativeCycle>
+        }),
         pairs: pairs(),
         initial_cash: Decimal::from(1_000_000),
         limits,
@@ -330,7 +433,7 @@ fn main() -> anyhow::Result<()> {
         history.symbols.len(),
         history.timeline().len()
     );
-    let mut speeds = Vec::new();
+    let mut runs = Vec::new();
     for (label, native) in [
         ("Rhai script (strategies/pairs.rhai)", false),
         ("native Rust cycle", true),
@@ -346,11 +449,43 @@ fn main() -> anyhow::Result<()> {
             result.orders,
             result.signals
         );
-        speeds.push(speed);
+        runs.push((speed, result));
+    }
+    let (script, native) = (&runs[0].1, &runs[1].1);
+    // The ratio means something only if both did the same work: the same trades from the same
+    // orders. A difference is a bug in one of the two cycles, never a figure to print.
+    let entries = |result: &tradehost::backtest::BacktestResult| {
+        result
+            .trades
+            .iter()
+            .map(|trade| {
+                (
+                    trade.pair.clone(),
+                    trade.entry_time,
+                    trade.exit_time,
+                    trade.direction.clone(),
+                    trade.exit_reason.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    if entries(script) != entries(native) || script.orders != native.orders {
+        anyhow::bail!(
+            "the script and the native cycle differ: {} trades and {} orders against {} trades and {} orders",
+            script.trades.len(),
+            script.orders,
+            native.trades.len(),
+            native.orders
+        );
     }
     println!(
+        "same trades: {} closed trades, {} orders in both runs",
+        script.trades.len(),
+        script.orders
+    );
+    println!(
         "script / native time ratio: {:.2}× (target ≤ 2×; target ≥ 200,000 bars/s)",
-        speeds[1] / speeds[0]
+        runs[1].0 / runs[0].0
     );
     Ok(())
 }

@@ -168,7 +168,6 @@ pub(crate) fn drawdown(points: &[EquityPoint]) -> Result<String, AnalyticsError>
 const MIN_BAR_SLOTS: usize = 3;
 
 /// Net P&L per pair as bars, green above zero and red below.
-
 pub(crate) fn pair_pnl(pairs: &[(String, f64)]) -> Result<String, AnalyticsError> {
     svg("pair P&L", |root| {
         if pairs.is_empty() {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Bar, Symbol, Timeframe, resample};
 use crate::indicators::Series;
 use crate::script::host::data::Bars;
-use crate::script::host::overlay::MarketView;
+use crate::script::host::overlay::{Closes, MarketView};
 use crate::store::{BarQuery, Store};
 
 /// One symbol's bars as columns.
@@ -162,6 +162,25 @@ impl History {
     }
 }
 
+impl History {
+    /// The symbol's history, if `timeframe` is the one this backtest runs on.
+    fn symbol_history(
+        &self,
+        symbol: &Symbol,
+        timeframe: Timeframe,
+    ) -> Result<&SymbolHistory, String> {
+        if timeframe != self.timeframe {
+            return Err(format!(
+                "this backtest runs on {} bars; the script asked for {timeframe} (set the pairs' timeframe)",
+                self.timeframe
+            ));
+        }
+        self.symbols
+            .get(symbol)
+            .ok_or_else(|| format!("{symbol} is not in the backtest's history"))
+    }
+}
+
 impl MarketView for History {
     fn bars(
         &self,
@@ -170,16 +189,7 @@ impl MarketView for History {
         count: usize,
         now: DateTime<Utc>,
     ) -> Result<Bars, String> {
-        if timeframe != self.timeframe {
-            return Err(format!(
-                "this backtest runs on {} bars; the script asked for {timeframe} (set the pairs' timeframe)",
-                self.timeframe
-            ));
-        }
-        let history = self
-            .symbols
-            .get(symbol)
-            .ok_or_else(|| format!("{symbol} is not in the backtest's history"))?;
+        let history = self.symbol_history(symbol, timeframe)?;
         let end = history.visible(now);
         let start = end.saturating_sub(count);
         let column = |values: &[f64]| Series::new(values[start..end].to_vec());
@@ -199,5 +209,19 @@ impl MarketView for History {
         let history = self.symbols.get(symbol)?;
         let end = history.visible(now);
         end.checked_sub(1).map(|index| history.close[index])
+    }
+
+    fn closes(
+        &self,
+        symbol: &Symbol,
+        timeframe: Timeframe,
+        now: DateTime<Utc>,
+    ) -> Result<Closes<'_>, String> {
+        let history = self.symbol_history(symbol, timeframe)?;
+        let end = history.visible(now);
+        Ok(Closes {
+            times: &history.times[..end],
+            close: &history.close[..end],
+        })
     }
 }

@@ -153,13 +153,10 @@ pub async fn run(
         }
     }
     // A private database for the desk's outbox and decisions: the backtest never touches the
-    // daemon's.
+    // daemon's, and a crash loses nothing the run would not compute again, so it is a scratch
+    // database (no syncing, the journal in memory).
     let folder = tempfile::tempdir().context("a folder for the backtest's database")?;
-    let store = Store::open(
-        &crate::config::DatabaseLocation::Sqlite(folder.path().join("backtest.db")),
-        2,
-    )
-    .await?;
+    let store = Store::open_scratch(&folder.path().join("backtest.db")).await?;
     let clock = Clock::manual(first);
     let broker = Arc::new(BacktestBroker::new(
         Money::new(settings.initial_cash),

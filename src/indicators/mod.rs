@@ -43,6 +43,7 @@
 mod arithmetic;
 mod moving;
 mod oscillators;
+mod pair_model;
 mod rolling;
 mod series;
 mod statistics;
@@ -50,6 +51,7 @@ mod volatility;
 
 pub use moving::{ema, sma, wma};
 pub use oscillators::{Macd, macd, rsi};
+pub use pair_model::{PairFit, PairModel};
 pub use series::Series;
 pub use statistics::{Ols, correlation, half_life, ols, rolling_zscore};
 pub use volatility::{Bollinger, atr, bollinger, stddev, true_range};

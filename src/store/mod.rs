@@ -196,6 +196,39 @@ impl Store {
         })
     }
 
+    /// Opens (creating) and migrates a private SQLite database that only this process uses and
+    /// that is worthless after a crash: a backtest's scratch database for its desk. Two
+    /// connections, the rollback journal in memory and no syncing, so a write costs no disk wait.
+    /// Never for the daemon's database, whose every commit must survive a crash.
+    pub async fn open_scratch(path: &std::path::Path) -> Result<Self> {
+        create_parent_folder(path)?;
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Memory)
+            .synchronous(SqliteSynchronous::Off)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        // Two connections: sqlx pings a connection on its way back to the pool (a round trip to
+        // its thread), and with a second one the next statement need not wait for that. No ping
+        // before each acquire as well: a local file that this process alone opened does not
+        // hang up, which is what that ping guards against on a server.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        let store = Self {
+            backend: Backend::Sqlite(pool),
+            sqlite_path: Some(path.to_path_buf()),
+            postgres_url: None,
+            read_only: Default::default(),
+            events: crate::events::Bus::new(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
     /// The bus on which this store announces what it commits.
     pub fn events(&self) -> &crate::events::Bus {
         &self.events

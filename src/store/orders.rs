@@ -426,6 +426,36 @@ impl Store {
         Ok(inserted > 0)
     }
 
+    /// How many orders are open and how many were created at or after `since`, in one query:
+    /// the two counts the risk engine reads before every order.
+    pub async fn order_counts(&self, since: DateTime<Utc>) -> Result<(u64, u64)> {
+        let (open, recent): (i64, i64) = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT (SELECT COUNT(*) FROM orders WHERE status IN ({})), \
+                 (SELECT COUNT(*) FROM orders WHERE created_at >= $1)",
+                super::in_list(&OPEN_STATUSES)
+            )))
+            .bind(to_millis(since))
+            .fetch_one(pool)
+            .await
+        })?;
+        Ok((
+            u64::try_from(open).unwrap_or(0),
+            u64::try_from(recent).unwrap_or(0),
+        ))
+    }
+
+    /// How many executions are stored: fills are only ever added, so an unchanged count means
+    /// unchanged fills (what lets the desk keep its position book between syncs).
+    pub async fn fill_count(&self) -> Result<u64> {
+        let count: i64 = on_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM fills")
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// Executions at or after `since`, oldest first.
     pub async fn fills_since(&self, since: DateTime<Utc>) -> Result<Vec<FillRecord>> {
         let rows: Vec<FillRow> = on_pool!(self, |pool| {

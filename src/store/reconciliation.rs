@@ -328,6 +328,23 @@ impl Store {
         Ok(symbols)
     }
 
+    /// The unresolved, blocking mismatch that holds `symbol`: the symbol's own (the oldest) if
+    /// it has one, else the oldest of the whole account's. One query for what the desk checks
+    /// before every order.
+    pub async fn blocking_mismatch(&self, symbol: &str) -> Result<Option<MismatchRecord>> {
+        let row: Option<MismatchRow> = on_pool!(self, |pool| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MISMATCH_COLUMNS} FROM reconciliation_mismatches \
+                 WHERE resolved_at IS NULL AND blocking = 1 AND (symbol = $1 OR symbol IS NULL) \
+                 ORDER BY CASE WHEN symbol IS NULL THEN 1 ELSE 0 END, id LIMIT 1"
+            )))
+            .bind(symbol)
+            .fetch_optional(pool)
+            .await
+        })?;
+        row.map(mismatch_from_row).transpose()
+    }
+
     /// Whether an unresolved, blocking mismatch holds `symbol`.
     pub async fn symbol_blocked(&self, symbol: &str) -> Result<Option<MismatchRecord>> {
         let row: Option<MismatchRow> = on_pool!(self, |pool| {

@@ -1,13 +1,15 @@
 //! Keeping the outbox true: recovery of unconfirmed intents, order status and fills from the
 //! broker, cancels, and the orphan-leg rule for pair trades.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::{Desk, DeskError, Result, TradeRequest};
 use crate::broker::{BrokerError, BrokerOrder};
-use crate::domain::{ClientOrderId, Money, OrderStatus, OrderType, TimeInForce};
+use crate::domain::{ClientOrderId, Money, OrderStatus, OrderType, Symbol, TimeInForce};
 use crate::store::{FillRecord, OrderProgress, OrderRecord, PairTradeRecord};
 
 /// What one pass of [`Desk::sync_orders`] did.
@@ -34,19 +36,32 @@ impl Desk {
     /// one, sends the intent when it certainly does not, and leaves it when the broker cannot say.
     /// Runs at start (after a crash) and in every `manage_orders` pass.
     pub async fn recover(&self) -> Result<SyncSummary> {
+        Ok(self.recover_then_open().await?.0)
+    }
+
+    /// [`Desk::recover`], and the open orders after it: read with the intents under the
+    /// submission lock, and read again only when recovery changed one of them.
+    async fn recover_then_open(&self) -> Result<(SyncSummary, Vec<OrderRecord>)> {
         let _turn = self.submissions.lock().await;
         let mut summary = SyncSummary::default();
-        for record in self.store.orders_with_status(&["pending_new"]).await? {
-            if record.broker_order_id.is_some() {
-                continue;
-            }
+        let open = self.store.open_orders().await?;
+        let unconfirmed: Vec<&OrderRecord> = open
+            .iter()
+            .filter(|record| {
+                record.status == OrderStatus::PendingNew && record.broker_order_id.is_none()
+            })
+            .collect();
+        if unconfirmed.is_empty() {
+            return Ok((summary, open));
+        }
+        for record in unconfirmed {
             match self
                 .broker
                 .order_by_client_id(&record.client_order_id)
                 .await
             {
                 Ok(Some(order)) => {
-                    self.adopt(&record, &order).await?;
+                    self.adopt(record, &order).await?;
                     summary.recovered += 1;
                     tracing::info!(client_order_id = %record.client_order_id, "recovered an order the broker had");
                 }
@@ -68,14 +83,14 @@ impl Desk {
                     .push(format!("{}: {error}", record.client_order_id)),
             }
         }
-        Ok(summary)
+        let open = self.store.open_orders().await?;
+        Ok((summary, open))
     }
 
     /// One `manage_orders` pass: recovery, every open order's status from the broker, new
     /// executions, and the pair-trade orphan rule.
     pub async fn sync_orders(&self) -> Result<SyncSummary> {
-        let mut summary = self.recover().await?;
-        let open = self.store.open_orders().await?;
+        let (mut summary, open) = self.recover_then_open().await?;
         let since = open
             .iter()
             .map(|order| order.created_at)
@@ -97,7 +112,7 @@ impl Desk {
                     .push(format!("{}: {error}", record.client_order_id)),
             }
         }
-        summary.fills += self.store_executions(since).await?;
+        summary.fills += self.store_executions(since, &open).await?;
         let (filled, flattened) = self.check_pair_trades().await?;
         summary.pairs_filled = filled;
         summary.pairs_flattened = flattened;
@@ -138,47 +153,62 @@ impl Desk {
     }
 
     /// Stores the broker's executions since `since` (once each), attributed to their orders, and
-    /// feeds closed trades' P&L to the engine's losing-streak rule.
-    pub(super) async fn store_executions(&self, since: DateTime<Utc>) -> Result<usize> {
+    /// feeds closed trades' P&L to the engine's losing-streak rule. `orders` are records the
+    /// caller already holds (their ids and strategy never change), looked up before the store.
+    pub(super) async fn store_executions(
+        &self,
+        since: DateTime<Utc>,
+        orders: &[OrderRecord],
+    ) -> Result<usize> {
         let executions = self.broker.executions_since(since).await?;
         if executions.is_empty() {
             return Ok(0);
         }
+        // The book the stored fills add up to, per symbol (shares, average cost), and the ids of
+        // the stored fills: kept from the last pass while the store holds exactly the fills it
+        // was built from, built afresh otherwise. One pass at a time, so the book and the fills
+        // it counts move together.
+        let mut cached = self.fill_book.lock().await;
+        let stored_fills = self.store.fill_count().await?;
+        let mut book = match cached.take() {
+            Some(book) if book.fills == stored_fills => book,
+            _ => {
+                let mut book = FillBook::new();
+                for fill in self.store.fills_since(DateTime::<Utc>::UNIX_EPOCH).await? {
+                    book.apply(
+                        &fill.symbol,
+                        fill.side.sign() * fill.quantity.value(),
+                        fill.price.value(),
+                        (fill.time, &fill.execution_id),
+                    );
+                }
+                book
+            }
+        };
         // What is already stored is skipped before any other work: a sync runs often and sees
         // the same executions many times.
-        let known: std::collections::HashSet<String> = self
-            .store
-            .fills_since(since)
-            .await?
-            .into_iter()
-            .map(|fill| fill.execution_id)
-            .collect();
         let fresh: Vec<_> = executions
             .into_iter()
-            .filter(|execution| !known.contains(&execution.execution_id))
+            .filter(|execution| !book.ids.contains(&execution.execution_id))
             .collect();
         if fresh.is_empty() {
+            *cached = book.in_order.then_some(book);
             return Ok(0);
-        }
-        // The book the stored fills add up to, per symbol (shares, average cost), built once.
-        let mut book: std::collections::HashMap<crate::domain::Symbol, (Decimal, Decimal)> =
-            std::collections::HashMap::new();
-        for fill in self.store.fills_since(DateTime::<Utc>::UNIX_EPOCH).await? {
-            let entry = book.entry(fill.symbol.clone()).or_default();
-            apply_to_book(
-                entry,
-                fill.side.sign() * fill.quantity.value(),
-                fill.price.value(),
-            );
         }
         let mut stored = 0;
         for execution in fresh {
-            let order = self
-                .store
-                .order_by_broker_id(&execution.broker_order_id)
-                .await?;
-            let entry = book.entry(execution.symbol.clone()).or_default();
-            let pnl = realised(*entry, &execution);
+            let held = orders.iter().find(|order| {
+                order.broker_order_id.as_deref() == Some(execution.broker_order_id.as_str())
+            });
+            let order = match held {
+                Some(order) => Some(order.clone()),
+                None => {
+                    self.store
+                        .order_by_broker_id(&execution.broker_order_id)
+                        .await?
+                }
+            };
+            let pnl = realised(book.position(&execution.symbol), &execution);
             let inserted = self
                 .store
                 .insert_fill(&FillRecord {
@@ -196,15 +226,21 @@ impl Desk {
                 .await?;
             if inserted {
                 stored += 1;
-                apply_to_book(
-                    entry,
+                book.apply(
+                    &execution.symbol,
                     execution.side.sign() * execution.quantity.value(),
                     execution.price.value(),
+                    (execution.time, &execution.execution_id),
                 );
                 if let Some(pnl) = pnl {
                     self.record_trade_result(pnl).await?;
                 }
             }
+        }
+        // Built afresh, the book applies fills in (time, id) order; one that came in out of that
+        // order would be applied differently next time, so such a book is not kept.
+        if book.in_order {
+            *cached = Some(book);
         }
         Ok(stored)
     }
@@ -353,6 +389,54 @@ impl Desk {
             .await?;
         tracing::warn!(pair_trade = %trade.id, %note, "pair trade orphan handled");
         Ok(())
+    }
+}
+
+/// The position book the stored fills add up to: per symbol, (shares, average cost).
+#[derive(Debug)]
+pub(super) struct FillBook {
+    positions: HashMap<Symbol, (Decimal, Decimal)>,
+    /// How many fills it holds, and their execution ids.
+    fills: u64,
+    ids: std::collections::HashSet<String>,
+    /// The latest (time, execution id) applied.
+    last: Option<(DateTime<Utc>, String)>,
+    /// Whether every fill came in (time, execution id) order.
+    in_order: bool,
+}
+
+impl FillBook {
+    fn new() -> Self {
+        Self {
+            positions: HashMap::new(),
+            fills: 0,
+            ids: std::collections::HashSet::new(),
+            last: None,
+            in_order: true,
+        }
+    }
+
+    fn position(&self, symbol: &Symbol) -> (Decimal, Decimal) {
+        self.positions.get(symbol).copied().unwrap_or_default()
+    }
+
+    fn apply(
+        &mut self,
+        symbol: &Symbol,
+        signed: Decimal,
+        price: Decimal,
+        key: (DateTime<Utc>, &str),
+    ) {
+        let entry = self.positions.entry(symbol.clone()).or_default();
+        apply_to_book(entry, signed, price);
+        self.fills += 1;
+        if let Some((time, id)) = &self.last
+            && (key.0, key.1) < (*time, id.as_str())
+        {
+            self.in_order = false;
+        }
+        self.last = Some((key.0, key.1.to_owned()));
+        self.ids.insert(key.1.to_owned());
     }
 }
 

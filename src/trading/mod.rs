@@ -66,6 +66,9 @@ pub struct Desk {
     submissions: tokio::sync::Mutex<()>,
     /// Where last prices come from when not from the store's minute bars (a backtest's history).
     prices: std::sync::OnceLock<PriceSource>,
+    /// The position book of the stored fills, kept between syncs (rebuilt when the fills
+    /// changed behind it); held across the store calls of one pass.
+    fill_book: tokio::sync::Mutex<Option<manage::FillBook>>,
 }
 
 /// Last prices from somewhere other than the store (a backtest's history at its clock).
@@ -108,6 +111,7 @@ impl Desk {
             engine: Mutex::new(RiskEngine::new(limits, state, now)),
             submissions: tokio::sync::Mutex::new(()),
             prices: std::sync::OnceLock::new(),
+            fill_book: tokio::sync::Mutex::new(None),
         }))
     }
 

@@ -43,13 +43,14 @@ impl Desk {
         let account = self.broker.account().await?;
         let positions = self.broker.positions().await?;
         let now = self.clock.now();
-        let open_orders = u32::try_from(self.store.open_orders().await?.len()).unwrap_or(u32::MAX);
         let day_start = self
             .calendar
             .session(trading_day(now))
             .map(|session| session.open - chrono::Duration::hours(6))
             .unwrap_or(now - chrono::Duration::hours(24));
-        let orders_today = self.store.count_orders_since(day_start).await?;
+        let (open_orders, orders_today) = self.store.order_counts(day_start).await?;
+        let open_orders = u32::try_from(open_orders).unwrap_or(u32::MAX);
+        let orders_today = u32::try_from(orders_today).unwrap_or(u32::MAX);
         let mut last_prices = HashMap::new();
         for position in &positions {
             if let Some(price) = position.current_price {
@@ -111,15 +112,10 @@ impl Desk {
 
     /// A refusal when reconciliation blocks the symbol or the whole account.
     pub(super) async fn blocked(&self, request: &super::TradeRequest) -> Result<Option<Decision>> {
-        let blocking = match self.store.symbol_blocked(request.symbol.as_str()).await? {
-            Some(mismatch) => Some(mismatch),
-            None => self
-                .store
-                .unresolved_mismatches()
-                .await?
-                .into_iter()
-                .find(|mismatch| mismatch.blocking && mismatch.symbol.is_none()),
-        };
+        let blocking = self
+            .store
+            .blocking_mismatch(request.symbol.as_str())
+            .await?;
         // An operator's flatten must get through: it is how a blocked book is brought home.
         if request.operator_flatten {
             return Ok(None);

@@ -473,7 +473,7 @@ impl Desk {
             }
         }
         // Its executions, now attributable, make the local book match what it did.
-        self.store_executions(now - chrono::Duration::days(7))
+        self.store_executions(now - chrono::Duration::days(7), &[])
             .await?;
         Ok(format!(
             "adopted {adopted} order(s) into the outbox; blocked until the next reconciliation confirms"

@@ -112,6 +112,9 @@ pub async fn the_outbox_keeps_intents_and_their_progress(store: &Store) {
         1
     );
     assert_eq!(store.count_orders_since(at(1)).await.expect("count"), 1);
+    // Both counts the risk engine reads, in one query: two open orders, one created since 1.
+    assert_eq!(store.order_counts(at(1)).await.expect("counts"), (2, 1));
+    assert_eq!(store.order_counts(at(4)).await.expect("counts"), (2, 0));
     assert_eq!(
         store.recent_orders(1).await.expect("recent")[0]
             .client_order_id
@@ -134,8 +137,10 @@ pub async fn fills_are_stored_once(store: &Store) {
         commission: Money::new(decimal("1.00")),
         time: at(5),
     };
+    assert_eq!(store.fill_count().await.expect("count"), 0);
     assert!(store.insert_fill(&fill).await.expect("first"));
     assert!(!store.insert_fill(&fill).await.expect("again"));
+    assert_eq!(store.fill_count().await.expect("count"), 1);
     assert_eq!(store.fills_since(at(0)).await.expect("fills"), vec![fill]);
     assert!(store.fills_since(at(6)).await.expect("fills").is_empty());
 }
@@ -356,6 +361,18 @@ pub async fn pair_trades_and_reconciliation_mismatches(store: &Store) {
             .expect("ignored")
             .is_none()
     );
+    // What the desk checks: the symbol's own blocking mismatch first, else the account's.
+    let symbol_of = |found: Option<tradehost::store::MismatchRecord>| {
+        found.map(|mismatch| mismatch.symbol.unwrap_or_else(|| "account".to_owned()))
+    };
+    assert_eq!(
+        symbol_of(store.blocking_mismatch("SIMA").await.expect("blocking")),
+        Some("SIMA".to_owned())
+    );
+    assert_eq!(
+        symbol_of(store.blocking_mismatch("SIMB").await.expect("blocking")),
+        Some("account".to_owned())
+    );
     assert_eq!(store.unresolved_mismatches().await.expect("open").len(), 3);
     assert_eq!(
         store
@@ -379,4 +396,11 @@ pub async fn pair_trades_and_reconciliation_mismatches(store: &Store) {
         1
     );
     assert_eq!(store.unresolved_mismatches().await.expect("open").len(), 1);
+    assert!(
+        store
+            .blocking_mismatch("SIMA")
+            .await
+            .expect("blocking")
+            .is_none()
+    );
 }

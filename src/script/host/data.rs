@@ -95,7 +95,7 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, Box<rhai::EvalAltResult>> {
 /// Loads bars, resampling from minutes when the timeframe is not stored. `count` limits to the
 /// latest bars; the range is `[from, to)`, and never beyond the host clock's now (no peeking at
 /// the future in a backtest).
-fn load(
+pub(crate) fn load(
     host: &Host,
     symbol: &Symbol,
     timeframe: Timeframe,

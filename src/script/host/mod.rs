@@ -1,5 +1,6 @@
-//! The host API scripts call: `data`, `ta`, `state`, `db`, `log`, and the `Series` and `Bars`
-//! types. Each Rhai module is a small file here; numeric work is done by `crate::indicators`.
+//! The host API scripts call: `data`, `ta`, `pairs`, `state`, `db`, `log`, and the `Series`,
+//! `Bars` and `PairModel` types. Each Rhai module is a small file here; numeric work is done by
+//! `crate::indicators`.
 //!
 //! Host functions run on the script's blocking thread. Those that need I/O block on it there (the
 //! runtime handle's `block_on`), never on an async worker. The call being served is found through
@@ -14,6 +15,7 @@ pub mod log;
 pub mod ops;
 pub mod orders;
 pub mod overlay;
+pub mod pairs;
 pub mod records;
 pub mod risk;
 pub mod series;
@@ -203,6 +205,7 @@ pub fn located<T>(
 pub fn register(engine: &mut Engine) {
     series::register(engine);
     data::register(engine);
+    pairs::register(engine);
     engine.register_static_module("ta", ta::module().into());
     engine.register_static_module("state", state::module().into());
     engine.register_static_module("db", db::module().into());
