@@ -71,6 +71,18 @@ async fn the_pairs_flow_trades_on_paper_within_a_minute() {
         rows[0]["n"], rows[0]["hashed"],
         "every signal carries the hash"
     );
+    // Each standing carries the fit and the thresholds it was decided against (the dashboard
+    // draws the thresholds on the pair's z-score chart).
+    for standing in store.pair_performance().await.expect("standings") {
+        for key in ["hedge_ratio", "entry_z", "exit_z", "stop_z"] {
+            assert!(
+                standing.details[key].is_number(),
+                "{} lacks {key}: {}",
+                standing.pair,
+                standing.details
+            );
+        }
+    }
     println!(
         "first pair trade after {:.1} s: {} orders, {spreads} spreads, {signals} signals",
         elapsed.as_secs_f64(),

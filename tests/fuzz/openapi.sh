@@ -23,6 +23,20 @@ key="fuzz-admin-key-$(date +%s)-0123456789"
 # A throwaway daemon on the shipped scripts and configuration, on simulated time.
 start_daemon "$binary" 60 "$key" TRADEHOST_MARKET__HISTORY_DAYS=0
 log="$daemon_log"
+# Readiness is honestly 503 until the first bar is stored (the simulated market opens about 30 s
+# in at 60x); fuzz a ready daemon, so that a 5xx from any operation, readiness included, is a fault.
+code=""
+for _ in $(seq 1 240); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
+        "http://$address/api/v1/health/ready" || true)"
+    [ "$code" = 200 ] && break
+    sleep 0.5
+done
+if [ "$code" != 200 ]; then
+    echo "FAIL: the daemon was not ready after 120 s (last answer $code); its log:" >&2
+    cat "$log" >&2
+    exit 1
+fi
 echo "fuzzing http://$address ($examples examples per operation)"
 
 "$venv/bin/schemathesis" run "http://$address/api/openapi.json" \
