@@ -176,7 +176,7 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
     }
     metrics
         .open_orders
-        .set(i64::try_from(inner.store.open_orders().await?.len()).unwrap_or(i64::MAX));
+        .set(i64::try_from(inner.store.open_order_count().await?).unwrap_or(i64::MAX));
     metrics
         .positions
         .set(i64::try_from(inner.store.positions().await?.len()).unwrap_or(i64::MAX));

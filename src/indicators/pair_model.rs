@@ -17,6 +17,7 @@
 use std::collections::VecDeque;
 
 use super::IndicatorError;
+use super::statistics::Moments;
 
 /// What the model says after the latest point.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,76 +35,6 @@ pub struct PairFit {
     pub zscore: f64,
     /// The points the fit used.
     pub points: usize,
-}
-
-/// Means of a set of points and the sums of squares and products about them.
-#[derive(Debug, Clone, Copy, Default)]
-struct Moments {
-    count: usize,
-    mean_x: f64,
-    mean_y: f64,
-    /// Σ (x − x̄)².
-    xx: f64,
-    /// Σ (x − x̄)(y − ȳ).
-    xy: f64,
-    /// Σ (y − ȳ)².
-    yy: f64,
-}
-
-impl Moments {
-    /// Two passes over the points: means first, then the centred sums.
-    fn of<'a>(points: impl Iterator<Item = &'a (f64, f64)> + Clone) -> Self {
-        let (count, sum_x, sum_y) = points
-            .clone()
-            .fold((0usize, 0.0, 0.0), |(count, x, y), point| {
-                (count + 1, x + point.0, y + point.1)
-            });
-        if count == 0 {
-            return Self::default();
-        }
-        let (mean_x, mean_y) = (sum_x / count as f64, sum_y / count as f64);
-        let (xx, xy, yy) = points.fold((0.0, 0.0, 0.0), |(xx, xy, yy), point| {
-            let (dx, dy) = (point.0 - mean_x, point.1 - mean_y);
-            (xx + dx * dx, xy + dx * dy, yy + dy * dy)
-        });
-        Self {
-            count,
-            mean_x,
-            mean_y,
-            xx,
-            xy,
-            yy,
-        }
-    }
-
-    /// Welford's step: `C_n = C_{n−1} + (x − m_{n−1})(y − m_n)`.
-    fn add(&mut self, x: f64, y: f64) {
-        self.count += 1;
-        let size = self.count as f64;
-        let (dx, dy) = (x - self.mean_x, y - self.mean_y);
-        self.mean_x += dx / size;
-        self.mean_y += dy / size;
-        self.xx += dx * (x - self.mean_x);
-        self.xy += dx * (y - self.mean_y);
-        self.yy += dy * (y - self.mean_y);
-    }
-
-    /// The inverse step: `m_{n−1} = m_n − (x − m_n) / (n − 1)` and
-    /// `C_{n−1} = C_n − (x − m_n)(y − m_{n−1})`.
-    fn remove(&mut self, x: f64, y: f64) {
-        if self.count <= 1 {
-            *self = Self::default();
-            return;
-        }
-        self.count -= 1;
-        let size = self.count as f64;
-        let (dx, dy) = (x - self.mean_x, y - self.mean_y);
-        self.mean_x -= dx / size;
-        self.mean_y -= dy / size;
-        self.xx -= dx * (x - self.mean_x);
-        self.xy -= dx * (y - self.mean_y);
-        self.yy -= dy * (y - self.mean_y);
-    }
 }
 
 /// The rolling pairs model over the last `lookback` points `(x, y)`.
@@ -227,9 +158,9 @@ impl PairModel {
     /// Both moments summed afresh from the points held: the running updates' rounding never
     /// builds up over more than one lookback of points.
     fn resum(&mut self) {
-        self.whole = Moments::of(self.points.iter());
+        self.whole = Moments::of(self.points.iter().copied());
         let recent = self.points.len().saturating_sub(self.window);
-        self.recent = Moments::of(self.points.range(recent..));
+        self.recent = Moments::of(self.points.range(recent..).copied());
         self.updates = 0;
     }
 

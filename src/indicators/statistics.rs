@@ -20,44 +20,84 @@ pub struct Ols {
     pub n: usize,
 }
 
-/// Sums of a set of (x, y) points about their means.
-struct Moments {
-    count: usize,
-    mean_x: f64,
-    mean_y: f64,
+/// Sums of a set of (x, y) points about their means: the batch form for `ols`, and Welford's
+/// add and remove steps for the running pairs model (`pair_model`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Moments {
+    pub(super) count: usize,
+    pub(super) mean_x: f64,
+    pub(super) mean_y: f64,
     /// Σ (x − x̄)².
-    xx: f64,
+    pub(super) xx: f64,
     /// Σ (x − x̄)(y − ȳ).
-    xy: f64,
+    pub(super) xy: f64,
     /// Σ (y − ȳ)².
-    yy: f64,
+    pub(super) yy: f64,
 }
 
 /// The points where both coordinates are finite: NaN marks missing data, and one infinity would
 /// turn every sum into NaN.
-fn usable(points: impl Iterator<Item = (f64, f64)>) -> impl Iterator<Item = (f64, f64)> {
+fn usable(
+    points: impl Iterator<Item = (f64, f64)> + Clone,
+) -> impl Iterator<Item = (f64, f64)> + Clone {
     points.filter(|(x, y)| x.is_finite() && y.is_finite())
 }
 
-/// Means in a first pass, centred sums in a second: the two-pass form stays accurate for prices
-/// far from zero, where `Σx² − n x̄²` would cancel catastrophically.
-fn moments(points: impl Iterator<Item = (f64, f64)> + Clone) -> Moments {
-    let (count, sum_x, sum_y) = usable(points.clone())
-        .fold((0usize, 0.0, 0.0), |(count, sum_x, sum_y), (x, y)| {
-            (count + 1, sum_x + x, sum_y + y)
+impl Moments {
+    /// Means in a first pass, centred sums in a second: the two-pass form stays accurate for
+    /// prices far from zero, where `Σx² − n x̄²` would cancel catastrophically. No points give
+    /// all zeros.
+    pub(super) fn of(points: impl Iterator<Item = (f64, f64)> + Clone) -> Self {
+        let (count, sum_x, sum_y) = points
+            .clone()
+            .fold((0usize, 0.0, 0.0), |(count, sum_x, sum_y), (x, y)| {
+                (count + 1, sum_x + x, sum_y + y)
+            });
+        if count == 0 {
+            return Self::default();
+        }
+        let (mean_x, mean_y) = (sum_x / count as f64, sum_y / count as f64);
+        let (xx, xy, yy) = points.fold((0.0, 0.0, 0.0), |(xx, xy, yy), (x, y)| {
+            let (dx, dy) = (x - mean_x, y - mean_y);
+            (xx + dx * dx, xy + dx * dy, yy + dy * dy)
         });
-    let (mean_x, mean_y) = (sum_x / count as f64, sum_y / count as f64);
-    let (xx, xy, yy) = usable(points).fold((0.0, 0.0, 0.0), |(xx, xy, yy), (x, y)| {
-        let (dx, dy) = (x - mean_x, y - mean_y);
-        (xx + dx * dx, xy + dx * dy, yy + dy * dy)
-    });
-    Moments {
-        count,
-        mean_x,
-        mean_y,
-        xx,
-        xy,
-        yy,
+        Self {
+            count,
+            mean_x,
+            mean_y,
+            xx,
+            xy,
+            yy,
+        }
+    }
+
+    /// Welford's step: `C_n = C_{n−1} + (x − m_{n−1})(y − m_n)`.
+    pub(super) fn add(&mut self, x: f64, y: f64) {
+        self.count += 1;
+        let size = self.count as f64;
+        let (dx, dy) = (x - self.mean_x, y - self.mean_y);
+        self.mean_x += dx / size;
+        self.mean_y += dy / size;
+        self.xx += dx * (x - self.mean_x);
+        self.xy += dx * (y - self.mean_y);
+        self.yy += dy * (y - self.mean_y);
+    }
+
+    /// The inverse step: `m_{n−1} = m_n − (x − m_n) / (n − 1)` and
+    /// `C_{n−1} = C_n − (x − m_n)(y − m_{n−1})`.
+    pub(super) fn remove(&mut self, x: f64, y: f64) {
+        if self.count <= 1 {
+            *self = Self::default();
+            return;
+        }
+        self.count -= 1;
+        let size = self.count as f64;
+        let (dx, dy) = (x - self.mean_x, y - self.mean_y);
+        self.mean_x -= dx / size;
+        self.mean_y -= dy / size;
+        self.xx -= dx * (x - self.mean_x);
+        self.xy -= dx * (y - self.mean_y);
+        self.yy -= dy * (y - self.mean_y);
     }
 }
 
@@ -67,7 +107,7 @@ fn fit(
     what: &'static str,
     x_name: &'static str,
 ) -> Result<Ols, IndicatorError> {
-    let sums = moments(points.clone());
+    let sums = Moments::of(usable(points.clone()));
     if sums.count < 3 {
         return Err(IndicatorError::TooFewPoints {
             what,
@@ -118,7 +158,7 @@ pub fn ols(x: &[f64], y: &[f64]) -> Result<Ols, IndicatorError> {
 pub fn correlation(x: &[f64], y: &[f64]) -> Result<f64, IndicatorError> {
     check_same_length(("x", x), ("y", y))?;
     let what = "correlation";
-    let sums = moments(x.iter().copied().zip(y.iter().copied()));
+    let sums = Moments::of(usable(x.iter().copied().zip(y.iter().copied())));
     if sums.count < 2 {
         return Err(IndicatorError::TooFewPoints {
             what,

@@ -147,22 +147,29 @@ pub(crate) use on_pool;
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A SQLite file (created with its folder if missing) with what every use of it needs: a wait
+/// rather than an error while another connection writes, and enforced foreign keys. The journal
+/// and sync modes are the caller's.
+fn sqlite_file(path: &std::path::Path) -> Result<SqliteConnectOptions> {
+    create_parent_folder(path)?;
+    Ok(SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true))
+}
+
 impl Store {
     /// Opens the database (creating a SQLite file and its folder if needed). Does not migrate.
     pub async fn connect(location: &DatabaseLocation, max_connections: u32) -> Result<Self> {
         let backend = match location {
             DatabaseLocation::Sqlite(path) => {
-                create_parent_folder(path)?;
-                let options = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    // WAL lets readers run beside the one writer; NORMAL sync in WAL mode keeps every
-                    // committed transaction across a process crash (only an OS crash can lose the
-                    // last ones), at a fraction of FULL's fsync cost.
+                // WAL lets readers run beside the one writer; NORMAL sync in WAL mode keeps every
+                // committed transaction across a process crash (only an OS crash can lose the
+                // last ones), at a fraction of FULL's fsync cost.
+                let options = sqlite_file(path)?
                     .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true);
+                    .synchronous(SqliteSynchronous::Normal);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections)
                     .connect_with(options)
@@ -201,14 +208,9 @@ impl Store {
     /// connections, the rollback journal in memory and no syncing, so a write costs no disk wait.
     /// Never for the daemon's database, whose every commit must survive a crash.
     pub async fn open_scratch(path: &std::path::Path) -> Result<Self> {
-        create_parent_folder(path)?;
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
+        let options = sqlite_file(path)?
             .journal_mode(SqliteJournalMode::Memory)
-            .synchronous(SqliteSynchronous::Off)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .synchronous(SqliteSynchronous::Off);
         // Two connections: sqlx pings a connection on its way back to the pool (a round trip to
         // its thread), and with a second one the next statement need not wait for that. No ping
         // before each acquire as well: a local file that this process alone opened does not

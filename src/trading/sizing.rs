@@ -151,7 +151,7 @@ impl Desk {
         } else {
             Decimal::ZERO
         };
-        let open_orders = Decimal::from(self.store.open_orders().await?.len());
+        let open_orders = Decimal::from(self.store.open_order_count().await?);
         let daily_loss = (-state.daily_pnl().value()).max(Decimal::ZERO);
         Ok(vec![
             usage("max_gross_exposure", gross, limits.max_gross_exposure),
