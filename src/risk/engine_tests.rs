@@ -238,6 +238,28 @@ fn a_daily_loss_breach_refuses_entries_but_passes_exits_and_clips_flips() {
 }
 
 #[test]
+fn the_first_check_of_the_next_trading_day_ends_reducing_without_a_position_update() {
+    // A desk that only checks orders (a backtest has no position-update flow) must still see
+    // the day turn: the daily loss counts from that day's first equity, not the first day's.
+    let mut engine = engine();
+    let mut losing = portfolio();
+    losing.equity = money(97_500);
+    let entry = engine.check(&buy("AAPL", 1), &losing, &market(), now());
+    assert_refused(&entry, RuleName::DailyLoss, "daily loss of 2500");
+    let next_day = now() + Duration::days(1);
+    let entry = engine.check(&buy("AAPL", 1), &losing, &market(), next_day);
+    assert!(entry.is_accepted(), "{entry:?}");
+    assert_eq!(engine.state().day_start_equity, money(97_500));
+    losing.equity = money(95_500);
+    let entry = engine.check(&buy("AAPL", 1), &losing, &market(), next_day);
+    assert_refused(
+        &entry,
+        RuleName::DailyLoss,
+        "daily loss of 2000 from the day's starting equity 97500",
+    );
+}
+
+#[test]
 fn a_losing_streak_refuses_entries_during_the_cooldown_only() {
     let mut engine = engine();
     let limits = engine.limits().clone();

@@ -20,4 +20,4 @@ pub use inputs::{
 };
 pub use kelly::{EdgeStats, kelly_fraction, kelly_size};
 pub use limits::{Direction, LimitsError, RateLimit, RiskLimits};
-pub use state::{RiskState, StateError, TradingMode};
+pub use state::{RiskState, StateError, TradingMode, trading_day};

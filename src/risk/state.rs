@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 use super::limits::RiskLimits;
 use crate::domain::Money;
 
+/// The exchange date a time belongs to (New York): the risk engine's trading day.
+pub fn trading_day(time: DateTime<Utc>) -> NaiveDate {
+    time.with_timezone(&chrono_tz::America::New_York)
+        .date_naive()
+}
+
 /// What kind of orders may pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
@@ -115,7 +121,16 @@ impl RiskState {
 
     /// Records the current equity and applies the breaches it causes: a drawdown beyond the limit
     /// halts, a daily loss beyond the limit reduces. A halt is never downgraded to reducing.
+    ///
+    /// The first observation on a later trading day starts that day at its equity, whoever
+    /// observes: the desk's position update or a risk check. Without that, a desk that only
+    /// checks orders (a backtest) would measure the daily loss from its first day forever, and a
+    /// REDUCING mode would never end.
     pub fn observe_equity(&mut self, limits: &RiskLimits, equity: Money, now: DateTime<Utc>) {
+        let day = trading_day(now);
+        if day > self.trading_day {
+            self.start_day(day, equity);
+        }
         self.last_equity = equity;
         if equity > self.peak_equity {
             self.peak_equity = equity;
@@ -237,6 +252,29 @@ mod tests {
         assert_eq!(state.mode, TradingMode::Active);
         state.observe_equity(&limits, money(96_000), at(16));
         assert_eq!(state.mode, TradingMode::Active);
+    }
+
+    #[test]
+    fn the_first_observation_of_a_later_day_starts_it_even_without_start_day() {
+        let limits = shipped_limits();
+        let mut state = RiskState::new(money(100_000), day(2));
+        state.observe_equity(&limits, money(97_000), at(15));
+        assert!(matches!(state.mode, TradingMode::Reducing { .. }));
+        // 14:00 UTC on 3 March is 09:00 in New York: the next trading day.
+        let next_morning = at(14) + Duration::days(1);
+        state.observe_equity(&limits, money(96_500), next_morning);
+        assert_eq!(state.mode, TradingMode::Active);
+        assert_eq!(state.trading_day, day(3));
+        assert_eq!(state.day_start_equity, money(96_500));
+        // The day's loss counts from there: 1,500 more is not yet the 2,000 limit; 2,000 is.
+        state.observe_equity(&limits, money(95_000), next_morning + Duration::hours(1));
+        assert_eq!(state.mode, TradingMode::Active);
+        state.observe_equity(&limits, money(94_500), next_morning + Duration::hours(2));
+        assert!(matches!(state.mode, TradingMode::Reducing { .. }));
+        // An observation stamped earlier than the day held (a clock set back) starts nothing.
+        state.observe_equity(&limits, money(94_500), at(16));
+        assert_eq!(state.trading_day, day(3));
+        assert!(matches!(state.mode, TradingMode::Reducing { .. }));
     }
 
     #[test]

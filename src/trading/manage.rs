@@ -1,6 +1,7 @@
 //! Keeping the outbox true: recovery of unconfirmed intents, order status and fills from the
 //! broker, cancels, and the orphan-leg rule for pair trades.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -187,10 +188,15 @@ impl Desk {
         };
         // What is already stored is skipped before any other work: a sync runs often and sees
         // the same executions many times.
-        let fresh: Vec<_> = executions
+        let mut fresh: Vec<_> = executions
             .into_iter()
             .filter(|execution| !book.ids.contains(&execution.execution_id))
             .collect();
+        // In the order a book built afresh applies the stored fills, (time, execution id): a
+        // broker may list one moment's executions in another order (the backtest broker lists
+        // them by symbol), and a book applied out of that order is not kept, which would rebuild
+        // it from every stored fill at each pass.
+        fresh.sort_by(book_order);
         if fresh.is_empty() {
             *cached = book.in_order.then_some(book);
             return Ok(0);
@@ -440,6 +446,11 @@ impl FillBook {
     }
 }
 
+/// The order in which a [`FillBook`] applies fills: by time, then execution id.
+fn book_order(left: &crate::broker::Execution, right: &crate::broker::Execution) -> Ordering {
+    (left.time, &left.execution_id).cmp(&(right.time, &right.execution_id))
+}
+
 /// Adds `signed` shares at `price` to a (shares, average cost) book entry.
 fn apply_to_book(entry: &mut (Decimal, Decimal), signed: Decimal, price: Decimal) {
     let (held, cost) = *entry;
@@ -475,4 +486,59 @@ fn realised(entry: (Decimal, Decimal), execution: &crate::broker::Execution) -> 
     };
     let pnl = (execution.price.value() - cost) * closed * direction;
     Some(Money::new(pnl) - execution.commission)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::Execution;
+    use crate::domain::{OrderSide, Price, Quantity};
+
+    fn execution(id: &str, symbol: &str, minute: i64) -> Execution {
+        Execution {
+            execution_id: id.to_owned(),
+            broker_order_id: id.to_owned(),
+            symbol: Symbol::parse(symbol).expect("symbol"),
+            side: OrderSide::Buy,
+            quantity: Quantity::new(Decimal::from(10)).expect("quantity"),
+            price: Price::new(Decimal::from(100)).expect("price"),
+            commission: Money::ZERO,
+            time: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(minute),
+        }
+    }
+
+    fn apply(book: &mut FillBook, executions: &[Execution]) {
+        for execution in executions {
+            book.apply(
+                &execution.symbol,
+                execution.quantity.value(),
+                execution.price.value(),
+                (execution.time, &execution.execution_id),
+            );
+        }
+    }
+
+    #[test]
+    fn executions_listed_by_symbol_are_applied_in_book_order_and_the_book_is_kept() {
+        // Two legs filled at the same moment, listed as the backtest broker lists them (by
+        // symbol): leg A's order was sent second, so its id sorts after leg B's.
+        let listed = vec![
+            execution("bt-00000002-1", "AAA", 1),
+            execution("bt-00000001-1", "BBB", 1),
+            execution("bt-00000003-1", "AAA", 2),
+        ];
+        let mut as_listed = FillBook::new();
+        apply(&mut as_listed, &listed);
+        assert!(!as_listed.in_order, "applied as listed, the book is out of order");
+
+        let mut sorted = listed.clone();
+        sorted.sort_by(book_order);
+        let ids: Vec<_> = sorted.iter().map(|e| e.execution_id.as_str()).collect();
+        assert_eq!(ids, ["bt-00000001-1", "bt-00000002-1", "bt-00000003-1"]);
+        let mut kept = FillBook::new();
+        apply(&mut kept, &sorted);
+        assert!(kept.in_order, "applied in book order, the book is kept between passes");
+        assert_eq!(kept.fills, 3);
+        assert_eq!(kept.position(&Symbol::parse("AAA").expect("symbol")).0, Decimal::from(20));
+    }
 }

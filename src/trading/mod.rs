@@ -155,8 +155,4 @@ impl Desk {
     }
 }
 
-/// The exchange date a time belongs to (New York), the risk engine's trading day.
-pub(crate) fn trading_day(time: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
-    time.with_timezone(&chrono_tz::America::New_York)
-        .date_naive()
-}
+pub(crate) use crate::risk::trading_day;

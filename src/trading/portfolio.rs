@@ -190,10 +190,6 @@ impl Desk {
             let before = engine.state().mode.clone();
             let limits = engine.limits().clone();
             let state = engine.state_mut();
-            let day = trading_day(now);
-            if day != state.trading_day {
-                state.start_day(day, account.equity);
-            }
             state.observe_equity(&limits, account.equity, now);
             (state.mode != before).then(|| state.clone())
         });
