@@ -442,11 +442,12 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(tradehost::backtest::run(settings(native), history.clone()))?;
         let speed = result.bars as f64 / result.elapsed.as_secs_f64();
         println!(
-            "{label:<38} {:>10.0} bars/s  ({:.1} s, {} trades, {} orders, {} signals)",
+            "{label:<38} {:>10.0} bars/s  ({:.1} s, {} trades, {} orders, {} refused by risk, {} signals)",
             speed,
             result.elapsed.as_secs_f64(),
             result.metrics.trades,
             result.orders,
+            result.refusals,
             result.signals
         );
         runs.push((speed, result));

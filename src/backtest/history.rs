@@ -262,10 +262,7 @@ mod tests {
                 .expect("bar")
             })
             .collect();
-        let history = History::from_bars(
-            Timeframe::HOUR,
-            BTreeMap::from([(symbol.clone(), bars)]),
-        );
+        let history = History::from_bars(Timeframe::HOUR, BTreeMap::from([(symbol.clone(), bars)]));
         (history, symbol)
     }
 
@@ -274,7 +271,9 @@ mod tests {
         let (history, symbol) = history();
         // 15:30 is when the first bar ends and the second starts: only the first is complete.
         let now = at(15, 30);
-        let closes = history.closes(&symbol, Timeframe::HOUR, now).expect("closes");
+        let closes = history
+            .closes(&symbol, Timeframe::HOUR, now)
+            .expect("closes");
         assert_eq!(closes.close, [10.0]);
         assert_eq!(history.latest_price(&symbol, now), Some(10.0));
         let bars = history

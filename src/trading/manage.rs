@@ -529,7 +529,10 @@ mod tests {
         ];
         let mut as_listed = FillBook::new();
         apply(&mut as_listed, &listed);
-        assert!(!as_listed.in_order, "applied as listed, the book is out of order");
+        assert!(
+            !as_listed.in_order,
+            "applied as listed, the book is out of order"
+        );
 
         let mut sorted = listed.clone();
         sorted.sort_by(book_order);
@@ -537,8 +540,14 @@ mod tests {
         assert_eq!(ids, ["bt-00000001-1", "bt-00000002-1", "bt-00000003-1"]);
         let mut kept = FillBook::new();
         apply(&mut kept, &sorted);
-        assert!(kept.in_order, "applied in book order, the book is kept between passes");
+        assert!(
+            kept.in_order,
+            "applied in book order, the book is kept between passes"
+        );
         assert_eq!(kept.fills, 3);
-        assert_eq!(kept.position(&Symbol::parse("AAA").expect("symbol")).0, Decimal::from(20));
+        assert_eq!(
+            kept.position(&Symbol::parse("AAA").expect("symbol")).0,
+            Decimal::from(20)
+        );
     }
 }
