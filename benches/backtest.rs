@@ -450,6 +450,9 @@ fn main() -> anyhow::Result<()> {
             result.refusals,
             result.signals
         );
+        if !result.refusals_by_rule.is_empty() {
+            println!("{:<38} refused by rule: {:?}", "", result.refusals_by_rule);
+        }
         runs.push((speed, result));
     }
     let (script, native) = (&runs[0].1, &runs[1].1);

@@ -159,6 +159,12 @@ async fn the_same_inputs_give_identical_trades() {
     assert_eq!(first.trades, second.trades);
     assert_eq!(first.equity, second.equity);
     assert_eq!(first.orders, second.orders);
+    assert_eq!(first.refusals_by_rule, second.refusals_by_rule);
+    assert_eq!(
+        first.refusals,
+        first.refusals_by_rule.values().sum::<usize>(),
+        "every refusal is counted under its rule"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

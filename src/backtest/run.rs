@@ -4,6 +4,7 @@
 //! a quote at that bar's close, as a market order meets the last price on the paper broker. No
 //! order ever fills at a price from after its decision.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,6 +99,9 @@ pub struct BacktestResult {
     pub orders: usize,
     /// Risk decisions that refused.
     pub refusals: usize,
+    /// The refusals by the rule that refused (what stopped a backtest trading: a latched halt,
+    /// the daily loss, a cooldown).
+    pub refusals_by_rule: BTreeMap<String, usize>,
     /// Signals the strategy evaluated.
     pub signals: u64,
     /// Periods per year used to annualise.
@@ -312,12 +316,14 @@ pub async fn run(
     let periods_per_year = crate::analytics::periods_per_year(&equity);
     let metrics = metrics(&equity, &trades, periods_per_year);
     let orders = store.recent_orders(u32::MAX).await?.len();
-    let refusals = store
-        .risk_decisions(u32::MAX)
-        .await?
-        .iter()
-        .filter(|decision| decision.outcome == "refused")
-        .count();
+    let mut refusals_by_rule = BTreeMap::new();
+    for decision in store.risk_decisions(u32::MAX).await? {
+        if decision.outcome == "refused" {
+            let rule = decision.rule.unwrap_or_else(|| "unnamed".to_owned());
+            *refusals_by_rule.entry(rule).or_insert(0) += 1;
+        }
+    }
+    let refusals = refusals_by_rule.values().sum();
     Ok(BacktestResult {
         strategy: settings
             .strategy
@@ -333,6 +339,7 @@ pub async fn run(
         cycles: history.timeline().len(),
         orders,
         refusals,
+        refusals_by_rule,
         signals: recorder.signals(),
         periods_per_year,
         elapsed,

@@ -139,7 +139,7 @@ fn print_metrics(result: &BacktestResult) {
             ),
         ),
         ("orders", result.orders.to_string()),
-        ("risk refusals", result.refusals.to_string()),
+        ("risk refusals", refusals(result)),
         ("trades", m.trades.to_string()),
         ("total return", percent(m.total_return)),
         ("CAGR", percent(m.cagr)),
@@ -420,4 +420,17 @@ async fn sweep(
         store_run(store, &settings, &result, source, None).await?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The refusal count and, when there were any, the rules behind them: `12 (daily_loss 10, halted 2)`.
+fn refusals(result: &BacktestResult) -> String {
+    if result.refusals_by_rule.is_empty() {
+        return result.refusals.to_string();
+    }
+    let rules: Vec<String> = result
+        .refusals_by_rule
+        .iter()
+        .map(|(rule, count)| format!("{rule} {count}"))
+        .collect();
+    format!("{} ({})", result.refusals, rules.join(", "))
 }
