@@ -192,15 +192,15 @@ impl Desk {
             .into_iter()
             .filter(|execution| !book.ids.contains(&execution.execution_id))
             .collect();
+        if fresh.is_empty() {
+            *cached = book.in_order.then_some(book);
+            return Ok(0);
+        }
         // In the order a book built afresh applies the stored fills, (time, execution id): a
         // broker may list one moment's executions in another order (the backtest broker lists
         // them by symbol), and a book applied out of that order is not kept, which would rebuild
         // it from every stored fill at each pass.
         fresh.sort_by(book_order);
-        if fresh.is_empty() {
-            *cached = book.in_order.then_some(book);
-            return Ok(0);
-        }
         let mut stored = 0;
         for execution in fresh {
             let held = orders.iter().find(|order| {

@@ -94,7 +94,7 @@ impl Desk {
             })?,
             None => {
                 let account = broker.account().await?;
-                let state = RiskState::new(account.equity, trading_day(now));
+                let state = RiskState::new(account.equity, crate::risk::trading_day(now));
                 store
                     .save_risk_state(&serde_json::to_value(&state).unwrap_or_default(), now)
                     .await?;
@@ -154,5 +154,3 @@ impl Desk {
         Duration::seconds(i64::try_from(self.config.pair_leg_timeout_seconds).unwrap_or(i64::MAX))
     }
 }
-
-pub(crate) use crate::risk::trading_day;

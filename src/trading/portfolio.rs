@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{Desk, Result, trading_day};
+use super::{Desk, Result};
 use crate::broker::BrokerPosition;
 use crate::domain::{Money, OrderSide, Price, Symbol, Timeframe};
 use crate::risk::{
@@ -45,7 +45,7 @@ impl Desk {
         let now = self.clock.now();
         let day_start = self
             .calendar
-            .session(trading_day(now))
+            .session(crate::risk::trading_day(now))
             .map(|session| session.open - chrono::Duration::hours(6))
             .unwrap_or(now - chrono::Duration::hours(24));
         let (open_orders, orders_today) = self.store.order_counts(day_start).await?;
