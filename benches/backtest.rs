@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
-use tradehost::backtest::{BacktestSettings, History, NativeContext, NativeCycle};
+use tradehost::backtest::{BacktestSettings, DeskLedger, History, NativeContext, NativeCycle};
 use tradehost::domain::{Bar, Money, OrderSide, Price, Quantity, Symbol, Timeframe};
 use tradehost::market::calendar::UsEquityCalendar;
 use tradehost::script::host::overlay::{MarketView, TrackedModel};
@@ -406,6 +406,7 @@ fn settings(native: bool) -> BacktestSettings {
         paper: config.broker.paper,
         trading: config.trading,
         script_limits: config.scripts.limits,
+        desk_ledger: DeskLedger::default(),
     }
 }
 

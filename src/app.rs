@@ -345,6 +345,7 @@ pub fn backtest_runner(settings: &Settings) -> crate::orchestrator::BacktestRunn
                 paper: config.broker.paper.clone(),
                 trading: config.trading.clone(),
                 script_limits: config.scripts.limits.clone(),
+                desk_ledger: crate::backtest::DeskLedger::default(),
             };
             let result = crate::backtest::run(backtest.clone(), Arc::new(history))
                 .await

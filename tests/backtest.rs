@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 use rust_decimal::Decimal;
-use tradehost::backtest::{BacktestResult, BacktestSettings, History};
+use tradehost::backtest::{BacktestResult, BacktestSettings, DeskLedger, History};
 use tradehost::clock::Clock;
 use tradehost::domain::{Symbol, Timeframe};
 use tradehost::ingest::csv::import_file;
@@ -59,6 +59,7 @@ fn settings(pairs: tradehost::strategy::PairsFile) -> BacktestSettings {
         paper: config.broker.paper,
         trading: config.trading,
         script_limits: config.scripts.limits,
+        desk_ledger: DeskLedger::default(),
     }
 }
 

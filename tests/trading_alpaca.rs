@@ -48,7 +48,7 @@ async fn desk(fake: &FakeAlpaca, database: &support::TestDatabase) -> Arc<Desk> 
         Credentials::new(support::fake_alpaca::KEY_ID, support::fake_alpaca::SECRET).expect("keys");
     let broker = AlpacaBroker::new(&fake.config(500, 2), &credentials).expect("broker");
     Desk::open(
-        database.store.clone(),
+        std::sync::Arc::new(database.store.clone()),
         Arc::new(broker),
         Clock::manual(now),
         TradingConfig {

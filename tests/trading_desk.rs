@@ -167,7 +167,7 @@ async fn open_desk(
             .expect("paper broker"),
     );
     let desk = Desk::open(
-        store.clone(),
+        std::sync::Arc::new(store.clone()),
         broker.clone(),
         clock.clone(),
         trading,
@@ -1077,7 +1077,7 @@ async fn risk_limits_reload_only_after_validation_and_loosening_is_logged() {
         .expect("paper"),
     );
     let desk = Desk::open(
-        database.store.clone(),
+        std::sync::Arc::new(database.store.clone()),
         broker,
         clock,
         trading_config(&[]),

@@ -9,4 +9,4 @@ mod run;
 
 pub use history::History;
 pub use recorder::BacktestRecorder;
-pub use run::{BacktestResult, BacktestSettings, NativeContext, NativeCycle, run};
+pub use run::{BacktestResult, BacktestSettings, DeskLedger, NativeContext, NativeCycle, run};

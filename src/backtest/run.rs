@@ -30,6 +30,7 @@ use crate::script::{Limits, ScriptFolders, ScriptKind, ScriptRuntime};
 use crate::store::Store;
 use crate::strategy::PairsFile;
 use crate::trading::Desk;
+use crate::trading::ledger::{Ledger, MemoryLedger};
 
 /// The same cycle written in Rust, for measuring what the script costs (benches/backtest.rs).
 /// It gets what the script would: the history as of the clock, the desk, the recorder.
@@ -73,6 +74,19 @@ pub struct BacktestSettings {
     pub trading: TradingConfig,
     /// The sandbox's limits.
     pub script_limits: Limits,
+    /// Where the desk keeps its book.
+    pub desk_ledger: DeskLedger,
+}
+
+/// Where a backtest's desk keeps its orders, fills and decisions. Both give the same run; memory
+/// is the default because each database statement costs a round trip to a SQLite worker thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeskLedger {
+    /// In memory ([`MemoryLedger`]).
+    #[default]
+    Memory,
+    /// In the run's scratch database, as the daemon's desk keeps it in its own.
+    ScratchDatabase,
 }
 
 /// What came out.
@@ -156,11 +170,16 @@ pub async fn run(
             }
         }
     }
-    // A private database for the desk's outbox and decisions: the backtest never touches the
-    // daemon's, and a crash loses nothing the run would not compute again, so it is a scratch
-    // database (no syncing, the journal in memory).
+    // A private database behind the script host (a strategy's data, state and pair tables come
+    // from the overlay in memory; anything else it reaches lands here): the backtest never
+    // touches the daemon's, and a crash loses nothing the run would not compute again, so it is
+    // a scratch database (no syncing, the journal in memory).
     let folder = tempfile::tempdir().context("a folder for the backtest's database")?;
     let store = Store::open_scratch(&folder.path().join("backtest.db")).await?;
+    let ledger: Arc<dyn Ledger> = match settings.desk_ledger {
+        DeskLedger::Memory => Arc::new(MemoryLedger::new()),
+        DeskLedger::ScratchDatabase => Arc::new(store.clone()),
+    };
     let clock = Clock::manual(first);
     let broker = Arc::new(BacktestBroker::new(
         Money::new(settings.initial_cash),
@@ -168,7 +187,7 @@ pub async fn run(
         clock.clone(),
     ));
     let desk = Desk::open(
-        store.clone(),
+        ledger.clone(),
         broker.clone(),
         clock.clone(),
         settings.trading.clone(),
@@ -296,14 +315,14 @@ pub async fn run(
     let mut trades = recorder.trades(last);
     // A closed trade's P&L is what its four legs' executions did to cash (fill prices, slippage
     // and commission), not the strategy's estimate from closes.
-    let fills = store.fills_since(DateTime::<Utc>::UNIX_EPOCH).await?;
+    let fills = ledger.fills_since(DateTime::<Utc>::UNIX_EPOCH).await?;
     for (trade, (entry, exit)) in trades.iter_mut().zip(recorder.trade_ids()) {
         let (Some(entry), Some(exit)) = (entry, exit) else {
             continue;
         };
         let mut cash = 0.0;
         for id in [entry, exit] {
-            cash += crate::strategy::performance::cash_of(&store, &id, &fills).await?;
+            cash += crate::strategy::performance::cash_of(ledger.as_ref(), &id, &fills).await?;
         }
         trade.pnl = cash;
     }
@@ -315,9 +334,9 @@ pub async fn run(
     );
     let periods_per_year = crate::analytics::periods_per_year(&equity);
     let metrics = metrics(&equity, &trades, periods_per_year);
-    let orders = store.recent_orders(u32::MAX).await?.len();
+    let orders = ledger.recent_orders(u32::MAX).await?.len();
     let mut refusals_by_rule = BTreeMap::new();
-    for decision in store.risk_decisions(u32::MAX).await? {
+    for decision in ledger.risk_decisions(u32::MAX).await? {
         if decision.outcome == "refused" {
             let rule = decision.rule.unwrap_or_else(|| "unnamed".to_owned());
             *refusals_by_rule.entry(rule).or_insert(0) += 1;

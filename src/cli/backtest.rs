@@ -14,7 +14,7 @@ use clap::Args;
 use crate::analytics::{
     Metrics, Period, ReportData, write_report, write_trades_csv, write_trades_parquet,
 };
-use crate::backtest::{BacktestResult, BacktestSettings, History};
+use crate::backtest::{BacktestResult, BacktestSettings, DeskLedger, History};
 use crate::config::Settings;
 use crate::domain::{Symbol, Timeframe};
 use crate::store::{BacktestRunRecord, Store};
@@ -262,6 +262,7 @@ pub async fn backtest(
         paper: config.broker.paper.clone(),
         trading: config.trading.clone(),
         script_limits: config.scripts.limits.clone(),
+        desk_ledger: DeskLedger::default(),
     };
     let grid = grid(&arguments.sweeps)?;
     if grid.len() > 1 {

@@ -76,6 +76,14 @@ pub enum Error {
         /// What it said.
         detail: String,
     },
+    /// A row with this key exists (a ledger in memory says so as the database's key would).
+    #[error("{table} already has {key}")]
+    Duplicate {
+        /// The table.
+        table: &'static str,
+        /// The key.
+        key: String,
+    },
     /// A stored value does not parse back into its domain type: the row was written by something
     /// other than this store, or by a newer version.
     #[error("corrupt value in {table}.{column}: {message}")]

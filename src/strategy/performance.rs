@@ -25,12 +25,12 @@ pub async fn equity(store: &Store, since: DateTime<Utc>) -> crate::store::Result
 
 /// Cash the fills of a pair trade's legs moved: notional received less paid, less commission.
 pub(crate) async fn cash_of(
-    store: &Store,
+    ledger: &dyn crate::trading::ledger::Ledger,
     pair_trade_id: &str,
     fills: &[crate::store::FillRecord],
 ) -> crate::store::Result<f64> {
     let mut cash = 0.0;
-    for order in store.orders_of_pair_trade(pair_trade_id).await? {
+    for order in ledger.orders_of_pair_trade(pair_trade_id).await? {
         for fill in fills
             .iter()
             .filter(|fill| fill.client_order_id.as_ref() == Some(&order.client_order_id))

@@ -46,10 +46,10 @@ impl Desk {
                 .halt(&format!("{reason} (by {operator})"), now);
             engine.state().clone()
         });
-        self.store
+        self.ledger
             .save_risk_state(&serde_json::to_value(&state).unwrap_or_default(), now)
             .await?;
-        self.store
+        self.ledger
             .insert_risk_event(
                 now,
                 "kill_switch",
@@ -125,10 +125,10 @@ impl Desk {
                 .map(|()| engine.state().clone())
         });
         let state = state.map_err(|error| super::DeskError::Invalid(error.to_string()))?;
-        self.store
+        self.ledger
             .save_risk_state(&serde_json::to_value(&state).unwrap_or_default(), now)
             .await?;
-        self.store
+        self.ledger
             .insert_risk_event(
                 now,
                 "resume",
@@ -148,8 +148,8 @@ impl Desk {
             mode: state.mode.name().to_owned(),
             state,
             limits: self.limits(),
-            open_orders: self.store.open_order_count().await?,
-            blocked_symbols: self.store.blocked_symbols().await?,
+            open_orders: self.ledger.open_order_count().await?,
+            blocked_symbols: self.ledger.blocked_symbols().await?,
         })
     }
 
@@ -163,7 +163,7 @@ impl Desk {
         match limits_file::load(&path) {
             Err(message) => {
                 tracing::error!(%message, "risk limits refused; the old limits stay in force");
-                self.store
+                self.ledger
                     .insert_risk_event(
                         now,
                         "limits_refused",
@@ -189,7 +189,7 @@ impl Desk {
                     )
                 };
                 tracing::warn!(%message, "risk limits changed");
-                self.store
+                self.ledger
                     .insert_risk_event(
                         now,
                         kind,

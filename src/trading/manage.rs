@@ -45,7 +45,7 @@ impl Desk {
     async fn recover_then_open(&self) -> Result<(SyncSummary, Vec<OrderRecord>)> {
         let _turn = self.submissions.lock().await;
         let mut summary = SyncSummary::default();
-        let open = self.store.open_orders().await?;
+        let open = self.ledger.open_orders().await?;
         let unconfirmed: Vec<&OrderRecord> = open
             .iter()
             .filter(|record| {
@@ -84,7 +84,7 @@ impl Desk {
                     .push(format!("{}: {error}", record.client_order_id)),
             }
         }
-        let open = self.store.open_orders().await?;
+        let open = self.ledger.open_orders().await?;
         Ok((summary, open))
     }
 
@@ -137,7 +137,7 @@ impl Desk {
                 record.status
             }
         };
-        self.store
+        self.ledger
             .update_order(
                 &record.client_order_id,
                 &OrderProgress {
@@ -170,12 +170,12 @@ impl Desk {
         // was built from, built afresh otherwise. One pass at a time, so the book and the fills
         // it counts move together.
         let mut cached = self.fill_book.lock().await;
-        let stored_fills = self.store.fill_count().await?;
+        let stored_fills = self.ledger.fill_count().await?;
         let mut book = match cached.take() {
             Some(book) if book.fills == stored_fills => book,
             _ => {
                 let mut book = FillBook::new();
-                for fill in self.store.fills_since(DateTime::<Utc>::UNIX_EPOCH).await? {
+                for fill in self.ledger.fills_since(DateTime::<Utc>::UNIX_EPOCH).await? {
                     book.apply(
                         &fill.symbol,
                         fill.side.sign() * fill.quantity.value(),
@@ -209,14 +209,14 @@ impl Desk {
             let order = match held {
                 Some(order) => Some(order.clone()),
                 None => {
-                    self.store
+                    self.ledger
                         .order_by_broker_id(&execution.broker_order_id)
                         .await?
                 }
             };
             let pnl = realised(book.position(&execution.symbol), &execution);
             let inserted = self
-                .store
+                .ledger
                 .insert_fill(&FillRecord {
                     execution_id: execution.execution_id.clone(),
                     client_order_id: order.as_ref().map(|order| order.client_order_id.clone()),
@@ -261,7 +261,7 @@ impl Desk {
             (engine.state() != &before).then(|| engine.state().clone())
         });
         if let Some(state) = changed {
-            self.store
+            self.ledger
                 .save_risk_state(&serde_json::to_value(&state).unwrap_or_default(), now)
                 .await?;
         }
@@ -273,7 +273,7 @@ impl Desk {
         let id = ClientOrderId::parse(client_order_id)
             .map_err(|error| DeskError::Invalid(error.to_string()))?;
         let record = self
-            .store
+            .ledger
             .order(&id)
             .await?
             .ok_or_else(|| DeskError::Invalid(format!("no order {client_order_id}")))?;
@@ -295,7 +295,7 @@ impl Desk {
         // A fill may have won the race: the broker's word decides the stored status.
         let order = self.broker.order(&broker_id).await?;
         self.adopt(&record, &order).await?;
-        Ok(self.store.order(&id).await?.unwrap_or(record))
+        Ok(self.ledger.order(&id).await?.unwrap_or(record))
     }
 
     /// The orphan-leg rule: a pair trade whose legs did not both fill by the deadline, or one of
@@ -303,12 +303,12 @@ impl Desk {
     async fn check_pair_trades(&self) -> Result<(usize, usize)> {
         let now = self.clock.now();
         let (mut filled, mut flattened) = (0, 0);
-        for trade in self.store.pair_trades_with_status(&["pending"]).await? {
-            let legs = self.store.orders_of_pair_trade(&trade.id).await?;
+        for trade in self.ledger.pair_trades_with_status(&["pending"]).await? {
+            let legs = self.ledger.orders_of_pair_trade(&trade.id).await?;
             let all_filled =
                 legs.len() == 2 && legs.iter().all(|leg| leg.status == OrderStatus::Filled);
             if all_filled {
-                self.store
+                self.ledger
                     .update_pair_trade(&trade.id, "filled", None, Some(now))
                     .await?;
                 filled += 1;
@@ -339,7 +339,7 @@ impl Desk {
         }
         let mut closed = Vec::new();
         for leg in legs {
-            let Some(leg) = self.store.order(&leg.client_order_id).await? else {
+            let Some(leg) = self.ledger.order(&leg.client_order_id).await? else {
                 continue;
             };
             if leg.filled_quantity.value() <= Decimal::ZERO {
@@ -381,10 +381,10 @@ impl Desk {
         } else {
             "flattened"
         };
-        self.store
+        self.ledger
             .update_pair_trade(&trade.id, status, Some(&note), Some(self.clock.now()))
             .await?;
-        self.store
+        self.ledger
             .insert_alert(
                 self.clock.now(),
                 "orders",

@@ -8,6 +8,7 @@
 
 mod control;
 mod failpoint;
+pub mod ledger;
 pub mod limits_file;
 mod manage;
 mod portfolio;
@@ -26,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::TradingConfig;
 use crate::market::calendar::UsEquityCalendar;
 use crate::risk::{RiskEngine, RiskLimits, RiskState};
-use crate::store::Store;
+use ledger::Ledger;
 
 pub use control::{HaltReport, RiskStatus};
 pub use manage::SyncSummary;
@@ -54,7 +55,8 @@ pub type Result<T> = std::result::Result<T, DeskError>;
 
 /// The order desk. Cheap to share: hold it in an `Arc`.
 pub struct Desk {
-    store: Store,
+    /// The book of record: the database, or memory in a backtest.
+    ledger: Arc<dyn Ledger>,
     broker: Arc<dyn Broker>,
     clock: Clock,
     calendar: UsEquityCalendar,
@@ -79,7 +81,7 @@ impl Desk {
     /// A desk over `broker`, with the limits given and the risk state stored in the database (a
     /// halt survives restarts); a fresh database starts active at the broker's equity.
     pub async fn open(
-        store: Store,
+        ledger: Arc<dyn Ledger>,
         broker: Arc<dyn Broker>,
         clock: Clock,
         config: TradingConfig,
@@ -88,21 +90,21 @@ impl Desk {
     ) -> Result<Arc<Self>> {
         let now = clock.now();
         let calendar = UsEquityCalendar;
-        let state = match store.risk_state().await? {
+        let state = match ledger.risk_state().await? {
             Some(value) => serde_json::from_value::<RiskState>(value).map_err(|error| {
                 DeskError::Invalid(format!("the stored risk state is unreadable: {error}"))
             })?,
             None => {
                 let account = broker.account().await?;
                 let state = RiskState::new(account.equity, crate::risk::trading_day(now));
-                store
+                ledger
                     .save_risk_state(&serde_json::to_value(&state).unwrap_or_default(), now)
                     .await?;
                 state
             }
         };
         Ok(Arc::new(Self {
-            store,
+            ledger,
             broker,
             clock,
             calendar,
@@ -125,9 +127,9 @@ impl Desk {
         &self.broker
     }
 
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The book of record.
+    pub fn ledger(&self) -> &dyn Ledger {
+        self.ledger.as_ref()
     }
 
     /// The clock.

@@ -8,12 +8,12 @@ use serde::Serialize;
 
 use super::{Desk, Result};
 use crate::broker::BrokerPosition;
-use crate::domain::{Money, OrderSide, Price, Symbol, Timeframe};
+use crate::domain::{Money, OrderSide, Price, Symbol};
 use crate::risk::{
     CheckInputs, Decision, MarketSnapshot, Outcome, PortfolioSnapshot, PositionSnapshot, RiskState,
     RuleName,
 };
-use crate::store::{BarQuery, PositionRecord, SnapshotRecord};
+use crate::store::{PositionRecord, SnapshotRecord};
 
 /// The account as `update_positions` found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,7 +48,7 @@ impl Desk {
             .session(crate::risk::trading_day(now))
             .map(|session| session.open - chrono::Duration::hours(6))
             .unwrap_or(now - chrono::Duration::hours(24));
-        let (open_orders, orders_today) = self.store.order_counts(day_start).await?;
+        let (open_orders, orders_today) = self.ledger.order_counts(day_start).await?;
         let open_orders = u32::try_from(open_orders).unwrap_or(u32::MAX);
         let orders_today = u32::try_from(orders_today).unwrap_or(u32::MAX);
         let mut last_prices = HashMap::new();
@@ -101,19 +101,16 @@ impl Desk {
         if let Some(source) = self.prices.get() {
             return Ok(source(symbol));
         }
-        let now = self.clock.now();
-        let query = BarQuery {
-            to: Some(now),
-            limit: Some(1),
-            ..BarQuery::all(symbol.clone(), Timeframe::MINUTE)
-        };
-        Ok(self.store.bars(&query).await?.last().map(|bar| bar.close))
+        Ok(self
+            .ledger
+            .last_minute_close(symbol, self.clock.now())
+            .await?)
     }
 
     /// A refusal when reconciliation blocks the symbol or the whole account.
     pub(super) async fn blocked(&self, request: &super::TradeRequest) -> Result<Option<Decision>> {
         let blocking = self
-            .store
+            .ledger
             .blocking_mismatch(request.symbol.as_str())
             .await?;
         // An operator's flatten must get through: it is how a blocked book is brought home.
@@ -142,7 +139,7 @@ impl Desk {
             return Ok(());
         };
         let now = self.clock.now();
-        self.store
+        self.ledger
             .save_risk_state(&serde_json::to_value(&state).unwrap_or_default(), now)
             .await?;
         let (severity, message) = match &state.mode {
@@ -154,7 +151,7 @@ impl Desk {
                 ("critical", format!("trading halted: {reason}"))
             }
         };
-        self.store
+        self.ledger
             .insert_risk_event(
                 now,
                 "mode_change",
@@ -185,7 +182,7 @@ impl Desk {
                 updated_at: now,
             })
             .collect();
-        self.store.replace_positions(&records).await?;
+        self.ledger.replace_positions(&records).await?;
         let changed = self.with_engine(|engine| {
             let before = engine.state().mode.clone();
             let limits = engine.limits().clone();
@@ -196,7 +193,7 @@ impl Desk {
         self.persist_state(changed).await?;
         // The peak and the day's figures move with every observation; keep them across restarts.
         let state = self.risk_state();
-        self.store
+        self.ledger
             .save_risk_state(&serde_json::to_value(&state).unwrap_or_default(), now)
             .await?;
         let unrealised = positions
@@ -209,7 +206,7 @@ impl Desk {
             .iter()
             .fold(Money::ZERO, |sum, position| sum + position.market_value);
         let mode = state.mode.name().to_owned();
-        self.store
+        self.ledger
             .insert_snapshot(&SnapshotRecord {
                 time: now,
                 equity: account.equity,

@@ -89,7 +89,7 @@ impl Desk {
         mismatches.extend(book);
         let diff = json!({ "orders": orders, "positions": positions, "cash": cash, "time": now });
         let id = self
-            .store
+            .ledger
             .insert_reconciliation(now, self.broker.name(), &diff, &mismatches)
             .await?;
         // Earlier mismatches of symbols that are consistent now are resolved by this run.
@@ -99,7 +99,7 @@ impl Desk {
             .collect();
         let mut resolved = 0;
         let earlier: BTreeSet<Option<String>> = self
-            .store
+            .ledger
             .unresolved_mismatches()
             .await?
             .into_iter()
@@ -108,7 +108,7 @@ impl Desk {
             .collect();
         for symbol in earlier.difference(&still) {
             resolved += self
-                .store
+                .ledger
                 .resolve_mismatches(symbol.as_deref(), &format!("reconciliation #{id}"), now)
                 .await?;
         }
@@ -129,7 +129,7 @@ impl Desk {
                     )
                 })
                 .collect();
-            self.store
+            self.ledger
                 .insert_alert(
                     now,
                     "reconciliation",
@@ -168,7 +168,7 @@ impl Desk {
         }
         let mut rows = Vec::new();
         for (client_id, order) in &broker_orders {
-            match self.store.order(&order.client_order_id).await? {
+            match self.ledger.order(&order.client_order_id).await? {
                 None => {
                     rows.push(
                         json!({ "client_order_id": client_id, "local": null, "broker": order }),
@@ -197,7 +197,7 @@ impl Desk {
                 Some(_) => {}
             }
         }
-        for local in self.store.open_orders().await? {
+        for local in self.ledger.open_orders().await? {
             let known = broker_orders.contains_key(local.client_order_id.as_str());
             if known || local.broker_order_id.is_none() {
                 continue;
@@ -228,7 +228,7 @@ impl Desk {
         mismatches: &mut Vec<MismatchRecord>,
     ) -> Result<serde_json::Value> {
         let mut local: BTreeMap<String, Decimal> = BTreeMap::new();
-        for fill in self.store.fills_since(DateTime::<Utc>::UNIX_EPOCH).await? {
+        for fill in self.ledger.fills_since(DateTime::<Utc>::UNIX_EPOCH).await? {
             *local.entry(fill.symbol.as_str().to_owned()).or_default() +=
                 fill.side.sign() * fill.quantity.value();
         }
@@ -267,14 +267,14 @@ impl Desk {
     ) -> Result<serde_json::Value> {
         let account = self.broker.account().await?;
         let flows: Decimal = self
-            .store
+            .ledger
             .fills_since(DateTime::<Utc>::UNIX_EPOCH)
             .await?
             .iter()
             .map(cash_flow)
             .sum();
         let broker_cash = account.cash.value();
-        let previous = self.store.last_reconciliation().await?;
+        let previous = self.ledger.last_reconciliation().await?;
         let offset = previous.as_ref().and_then(|(_, diff)| {
             diff.get("cash")?
                 .get("offset")?
@@ -360,7 +360,7 @@ impl Desk {
         };
         // The book as it is now: adopting orders may already have brought it in line.
         let local: Decimal = self
-            .store
+            .ledger
             .fills_since(DateTime::<Utc>::UNIX_EPOCH)
             .await?
             .iter()
@@ -404,7 +404,7 @@ impl Desk {
         } else {
             OrderSide::Sell
         };
-        self.store
+        self.ledger
             .insert_fill(&FillRecord {
                 execution_id: format!("adjustment-{}-{symbol}", now.timestamp_millis()),
                 client_order_id: None,
@@ -435,11 +435,11 @@ impl Desk {
         let mut adopted = 0;
         for order in orders {
             if Some(order.symbol.as_str()) != mismatch.symbol.as_deref()
-                || self.store.order(&order.client_order_id).await?.is_some()
+                || self.ledger.order(&order.client_order_id).await?.is_some()
             {
                 continue;
             }
-            self.store
+            self.ledger
                 .insert_order(&OrderRecord {
                     client_order_id: order.client_order_id.clone(),
                     strategy: "adopted".to_owned(),
@@ -482,7 +482,7 @@ impl Desk {
 
     async fn adopt_missing_order(&self, mismatch: &MismatchRecord) -> Result<String> {
         let mut closed = 0;
-        for local in self.store.open_orders().await? {
+        for local in self.ledger.open_orders().await? {
             if Some(local.symbol.as_str()) != mismatch.symbol.as_deref() {
                 continue;
             }
@@ -492,7 +492,7 @@ impl Desk {
                     Err(crate::broker::BrokerError::NotFound(_))
                 )
             {
-                self.store
+                self.ledger
                     .update_order(
                         &local.client_order_id,
                         &crate::store::OrderProgress {

@@ -58,7 +58,7 @@ pub async fn open(settings: &Settings, store: &Store, clock: &Clock) -> anyhow::
         ),
     };
     let desk = Desk::open(
-        store.clone(),
+        Arc::new(store.clone()),
         broker,
         clock.clone(),
         config.trading.clone(),

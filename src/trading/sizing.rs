@@ -115,7 +115,7 @@ impl Desk {
         }
         let quantity = Quantity::new(quantity.max(Decimal::ZERO)).unwrap_or(Quantity::ZERO);
         if let Some(key) = &clipped_by {
-            self.store
+            self.ledger
                 .insert_risk_event(
                     self.clock.now(),
                     "sizing_clip",
@@ -151,7 +151,7 @@ impl Desk {
         } else {
             Decimal::ZERO
         };
-        let open_orders = Decimal::from(self.store.open_order_count().await?);
+        let open_orders = Decimal::from(self.ledger.open_order_count().await?);
         let daily_loss = (-state.daily_pnl().value()).max(Decimal::ZERO);
         Ok(vec![
             usage("max_gross_exposure", gross, limits.max_gross_exposure),
@@ -192,16 +192,16 @@ impl Desk {
     pub async fn raise_risk_alerts(&self) -> Result<Vec<String>> {
         let now = self.clock.now();
         let mut raised = Vec::new();
-        let mut events = self.store.risk_events(true, 500).await?;
+        let mut events = self.ledger.risk_events(true, 500).await?;
         events.reverse();
         for event in events {
-            if !self.store.mark_risk_event_alerted(event.id, now).await? {
+            if !self.ledger.mark_risk_event_alerted(event.id, now).await? {
                 continue;
             }
             if event.severity == "info" {
                 continue;
             }
-            self.store
+            self.ledger
                 .insert_alert(
                     now,
                     "risk",

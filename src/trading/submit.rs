@@ -135,7 +135,7 @@ impl Desk {
             submitted_at: None,
             updated_at: now,
         };
-        self.store.insert_order(&record).await?;
+        self.ledger.insert_order(&record).await?;
         failpoint::reach(failpoint::AFTER_INTENT).await;
         let sent = self.send(&record).await?;
         let mut result = outcome_of(&decision, decision_id, Some(&record), Some(quantity));
@@ -202,7 +202,7 @@ impl Desk {
         let mut outcomes = Vec::with_capacity(2);
         // The trade row exists before its legs, so a crash leaves a pending trade whose legs
         // manage_orders can find by pair_trade_id.
-        self.store
+        self.ledger
             .insert_pair_trade(&PairTradeRecord {
                 id: id.clone(),
                 strategy: strategy.to_owned(),
@@ -226,7 +226,7 @@ impl Desk {
             .iter()
             .map(|leg| leg.client_order_id.clone().unwrap_or_default())
             .collect();
-        self.store
+        self.ledger
             .set_pair_trade_legs(&id, &legs[0], &legs[1])
             .await?;
         Ok(PairOutcome {
@@ -286,7 +286,7 @@ impl Desk {
     ) -> Result<i64> {
         let (outcome, rule, reason) = describe(decision);
         let id = self
-            .store
+            .ledger
             .insert_risk_decision(&NewDecision {
                 time: now,
                 strategy: &request.strategy,
@@ -338,7 +338,7 @@ impl Desk {
                     }
                 }
             }
-            self.store
+            self.ledger
                 .count_submit_attempt(&order.client_order_id, self.clock.now())
                 .await?;
             match self.broker.submit(&order).await {
@@ -357,7 +357,7 @@ impl Desk {
                     backoff(attempt).await;
                 }
                 Err(error) => {
-                    self.store
+                    self.ledger
                         .update_order(
                             &order.client_order_id,
                             &OrderProgress {
@@ -377,7 +377,7 @@ impl Desk {
         let error = last_error
             .unwrap_or_else(|| BrokerError::Unavailable("the broker did not answer".to_owned()));
         // Left pending_new: recovery asks the broker again later and never sends blindly.
-        self.store
+        self.ledger
             .update_order(
                 &order.client_order_id,
                 &OrderProgress {
@@ -394,7 +394,7 @@ impl Desk {
     }
 
     async fn acknowledge(&self, record: &OrderRecord, order: BrokerOrder) -> Result<BrokerOrder> {
-        self.store
+        self.ledger
             .update_order(
                 &record.client_order_id,
                 &OrderProgress {
@@ -412,7 +412,7 @@ impl Desk {
 
     async fn stored_status(&self, id: &ClientOrderId) -> Result<String> {
         Ok(self
-            .store
+            .ledger
             .order(id)
             .await?
             .map(|order| order.status.as_str().to_owned())

@@ -151,7 +151,7 @@ pub fn module() -> Module {
     module.set_native_fn("open", |context: NativeCallContext| {
         located(&context, || {
             let (_, host, desk) = desk()?;
-            let orders = block_on(&host, desk.store().open_orders())
+            let orders = block_on(&host, desk.ledger().open_orders())
                 .map_err(|failure| error(format!("orders::open: {failure}")))?;
             to_script(&orders)
         })
@@ -163,7 +163,7 @@ pub fn module() -> Module {
                 let (_, host, desk) = desk()?;
                 let id = crate::domain::ClientOrderId::parse(client_order_id)
                     .map_err(|failure| error(failure.to_string()))?;
-                let order = block_on(&host, desk.store().order(&id))
+                let order = block_on(&host, desk.ledger().order(&id))
                     .map_err(|failure| error(format!("orders::get: {failure}")))?;
                 match order {
                     Some(order) => to_script(&order),
@@ -183,7 +183,7 @@ pub fn module() -> Module {
     module.set_native_fn("pair_trades", |context: NativeCallContext| {
         located(&context, || {
             let (_, host, desk) = desk()?;
-            let trades = block_on(&host, desk.store().pair_trades_with_status(&["pending"]))
+            let trades = block_on(&host, desk.ledger().pair_trades_with_status(&["pending"]))
                 .map_err(|failure| error(format!("orders::pair_trades: {failure}")))?;
             to_script(&trades)
         })

@@ -119,7 +119,7 @@ pub fn module() -> Module {
         located(&context, || {
             let (_, host, desk) = desk()?;
             let limit = u32::try_from(limit.clamp(1, 1000)).unwrap_or(100);
-            let events = block_on(&host, desk.store().risk_events(false, limit))
+            let events = block_on(&host, desk.ledger().risk_events(false, limit))
                 .map_err(|failure| error(format!("risk::events: {failure}")))?;
             to_script(&events)
         })
