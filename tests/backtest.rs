@@ -168,6 +168,46 @@ async fn the_same_inputs_give_identical_trades() {
     );
 }
 
+/// A backtest's desk keeps its book in memory; the same run with the book in a database (as the
+/// daemon's desk keeps it) must trade, fill and refuse exactly alike, to the last equity point.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_ledger_in_memory_gives_the_run_a_database_gives() {
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 1, 5, 14, 0, 0)
+        .single()
+        .expect("time");
+    let history =
+        Arc::new(History::simulated(20240101, start, 120, Timeframe::HOUR).expect("history"));
+    let mut file = pairs("SIMA", "SIMB", "1Hour", 200, 60);
+    file.pairs
+        .extend(pairs("SIMC", "SIMD", "1Hour", 200, 60).pairs);
+    let run = |desk_ledger| {
+        let (history, file) = (history.clone(), file.clone());
+        async move {
+            let settings = BacktestSettings {
+                desk_ledger,
+                ..settings(file)
+            };
+            tradehost::backtest::run(settings, history)
+                .await
+                .expect("backtest")
+        }
+    };
+    let memory = run(DeskLedger::Memory).await;
+    let database = run(DeskLedger::ScratchDatabase).await;
+    assert!(
+        memory.metrics.trades >= 4,
+        "{} trades",
+        memory.metrics.trades
+    );
+    assert!(memory.orders >= 16, "{} orders", memory.orders);
+    assert_eq!(memory.trades, database.trades);
+    assert_eq!(memory.equity, database.equity);
+    assert_eq!(memory.orders, database.orders);
+    assert_eq!(memory.refusals_by_rule, database.refusals_by_rule);
+    assert_eq!(memory.signals, database.signals);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tradehost_backtest_prints_metrics_writes_the_report_and_stores_the_run() {
     let project = tempfile::tempdir().expect("project");

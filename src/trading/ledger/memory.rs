@@ -130,8 +130,7 @@ impl Ledger for MemoryLedger {
                 book.by_broker_id.entry(broker_id.clone()).or_insert(index);
             }
             if is_open(record.status) {
-                book.open
-                    .insert((record.created_at, id.to_owned()), index);
+                book.open.insert((record.created_at, id.to_owned()), index);
             }
             *book.created.entry(record.created_at).or_insert(0) += 1;
             if let Some(pair) = &record.pair_trade_id {
@@ -574,9 +573,8 @@ impl Ledger for MemoryLedger {
 
     async fn blocking_mismatch(&self, symbol: &str) -> Result<Option<MismatchRecord>> {
         Ok(self.with(|book| {
-            let holds = |mismatch: &&MismatchRecord| {
-                mismatch.resolved_at.is_none() && mismatch.blocking
-            };
+            let holds =
+                |mismatch: &&MismatchRecord| mismatch.resolved_at.is_none() && mismatch.blocking;
             // The symbol's own mismatch first, then the account's (ids ascend in the list).
             book.mismatches
                 .iter()
