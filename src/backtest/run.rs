@@ -315,7 +315,9 @@ pub async fn run(
     let mut trades = recorder.trades(last);
     // A closed trade's P&L is what its four legs' executions did to cash (fill prices, slippage
     // and commission), not the strategy's estimate from closes.
-    let fills = ledger.fills_since(DateTime::<Utc>::UNIX_EPOCH).await?;
+    let fills = crate::strategy::performance::by_order(
+        ledger.fills_since(DateTime::<Utc>::UNIX_EPOCH).await?,
+    );
     for (trade, (entry, exit)) in trades.iter_mut().zip(recorder.trade_ids()) {
         let (Some(entry), Some(exit)) = (entry, exit) else {
             continue;

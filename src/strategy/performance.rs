@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::analytics::{EquityPoint, TradeRecord};
-use crate::domain::OrderSide;
-use crate::store::Store;
+use std::collections::HashMap;
+
+use crate::domain::{ClientOrderId, OrderSide};
+use crate::store::{FillRecord, Store};
 
 /// Equity after each snapshot since `since`.
 pub async fn equity(store: &Store, since: DateTime<Utc>) -> crate::store::Result<Vec<EquityPoint>> {
@@ -23,18 +25,30 @@ pub async fn equity(store: &Store, since: DateTime<Utc>) -> crate::store::Result
         .collect())
 }
 
+/// Executions by the order they filled, in their stored order: a trade's cash is then a look-up
+/// per leg, not a pass over every fill.
+pub(crate) type FillsByOrder = HashMap<ClientOrderId, Vec<FillRecord>>;
+
+/// Groups executions by their order (those of no known order are left out).
+pub(crate) fn by_order(fills: Vec<FillRecord>) -> FillsByOrder {
+    let mut grouped = FillsByOrder::new();
+    for fill in fills {
+        if let Some(order) = fill.client_order_id.clone() {
+            grouped.entry(order).or_default().push(fill);
+        }
+    }
+    grouped
+}
+
 /// Cash the fills of a pair trade's legs moved: notional received less paid, less commission.
 pub(crate) async fn cash_of(
     ledger: &dyn crate::trading::ledger::Ledger,
     pair_trade_id: &str,
-    fills: &[crate::store::FillRecord],
+    fills: &FillsByOrder,
 ) -> crate::store::Result<f64> {
     let mut cash = 0.0;
     for order in ledger.orders_of_pair_trade(pair_trade_id).await? {
-        for fill in fills
-            .iter()
-            .filter(|fill| fill.client_order_id.as_ref() == Some(&order.client_order_id))
-        {
+        for fill in fills.get(&order.client_order_id).into_iter().flatten() {
             let notional = fill.quantity.value().to_f64().unwrap_or(0.0) * fill.price.to_f64();
             let sign = if fill.side == OrderSide::Buy {
                 -1.0
@@ -50,7 +64,7 @@ pub(crate) async fn cash_of(
 /// Pair trades closed since `since`: each entry signal matched with the next exit of its pair.
 pub async fn trades(store: &Store, since: DateTime<Utc>) -> crate::store::Result<Vec<TradeRecord>> {
     let signals = store.trade_signals_since(since).await?;
-    let fills = store.fills_since(since).await?;
+    let fills = by_order(store.fills_since(since).await?);
     let mut open: std::collections::BTreeMap<String, crate::store::SignalRecord> =
         Default::default();
     let mut trades = Vec::new();
