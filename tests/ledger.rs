@@ -277,7 +277,13 @@ async fn apply(ledger: &dyn Ledger, write: &Write) -> String {
                 quantity: "10".to_owned(),
                 approved_quantity: (!refused).then(|| "10".to_owned()),
                 outcome: if *refused { "refused" } else { "accepted" },
-                rule: refused.then(|| "entry_cutoff".to_owned()),
+                // Refusals under two rules and without one, so the counts group.
+                rule: match (refused, at % 3) {
+                    (false, _) => None,
+                    (true, 0) => Some("entry_cutoff".to_owned()),
+                    (true, 1) => Some("daily_loss".to_owned()),
+                    (true, _) => None,
+                },
                 reason: refused.then(|| "too close to the close".to_owned()),
                 inputs: serde_json::json!({ "equity": "100000.00", "z": 2.25, "at": at }),
             };
@@ -475,6 +481,19 @@ async fn reads(ledger: &dyn Ledger) -> Vec<String> {
         "{:?}",
         ledger.fill_count().await.expect("fill count")
     ));
+    seen.push(format!(
+        "{:?}",
+        ledger.refusals_by_rule().await.expect("refusals")
+    ));
+    for since in [-1, 2_500_000] {
+        seen.push(format!(
+            "{:?}",
+            ledger
+                .count_orders_since(time(since))
+                .await
+                .expect("order count")
+        ));
+    }
     seen.push(format!("{:?}", ledger.risk_state().await.expect("state")));
     seen.push(format!(
         "{:?}",

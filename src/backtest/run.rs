@@ -336,14 +336,16 @@ pub async fn run(
     );
     let periods_per_year = crate::analytics::periods_per_year(&equity);
     let metrics = metrics(&equity, &trades, periods_per_year);
-    let orders = ledger.recent_orders(u32::MAX).await?.len();
-    let mut refusals_by_rule = BTreeMap::new();
-    for decision in ledger.risk_decisions(u32::MAX).await? {
-        if decision.outcome == "refused" {
-            let rule = decision.rule.unwrap_or_else(|| "unnamed".to_owned());
-            *refusals_by_rule.entry(rule).or_insert(0) += 1;
-        }
-    }
+    // Counted by the ledger: a long run's decisions, each with its inputs, are not copied out.
+    let orders = ledger
+        .count_orders_since(DateTime::<Utc>::UNIX_EPOCH)
+        .await? as usize;
+    let refusals_by_rule: BTreeMap<String, usize> = ledger
+        .refusals_by_rule()
+        .await?
+        .into_iter()
+        .map(|(rule, count)| (rule, usize::try_from(count).unwrap_or(usize::MAX)))
+        .collect();
     let refusals = refusals_by_rule.values().sum();
     Ok(BacktestResult {
         strategy: settings

@@ -239,6 +239,22 @@ impl Store {
             .collect()
     }
 
+    /// How many decisions each rule refused (`unnamed` for a refusal without one), by rule.
+    pub async fn refusals_by_rule(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let rows: Vec<(String, i64)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT COALESCE(rule, 'unnamed'), COUNT(*) FROM risk_decisions \
+                 WHERE outcome = 'refused' GROUP BY COALESCE(rule, 'unnamed')",
+            )
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|(rule, count)| (rule, u64::try_from(count).unwrap_or(0)))
+            .collect())
+    }
+
     /// The persisted risk state, if any.
     pub async fn risk_state(&self) -> Result<Option<serde_json::Value>> {
         let text: Option<String> = on_pool!(self, |pool| {

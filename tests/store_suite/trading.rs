@@ -168,6 +168,35 @@ pub async fn risk_decisions_state_events_and_alerts(store: &Store) {
     assert_eq!(decisions[0].id, id);
     assert_eq!(decisions[0].rule.as_deref(), Some("order_notional"));
     assert_eq!(decisions[0].inputs["equity"], json!("100000"));
+    for (outcome, rule) in [
+        ("refused", None),
+        ("accepted", None),
+        ("refused", Some("order_notional")),
+    ] {
+        store
+            .insert_risk_decision(&NewDecision {
+                time: at(1),
+                strategy: "pairs",
+                script_hash: None,
+                client_order_id: None,
+                symbol: "SIMA",
+                side: "buy",
+                quantity: "1".to_owned(),
+                approved_quantity: None,
+                outcome,
+                rule: rule.map(str::to_owned),
+                reason: None,
+                inputs: json!({}),
+            })
+            .await
+            .expect("decision");
+    }
+    let refusals = store.refusals_by_rule().await.expect("refusals");
+    assert_eq!(
+        refusals.into_iter().collect::<Vec<_>>(),
+        vec![("order_notional".to_owned(), 2), ("unnamed".to_owned(), 1)],
+        "refusals by rule; an accepted decision is not one"
+    );
     assert_eq!(store.risk_state().await.expect("state"), None);
     store
         .save_risk_state(&json!({ "mode": "active" }), at(1))

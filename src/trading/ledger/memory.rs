@@ -243,6 +243,13 @@ impl Ledger for MemoryLedger {
         }))
     }
 
+    async fn count_orders_since(&self, since: DateTime<Utc>) -> Result<u32> {
+        Ok(self.with(|book| {
+            let count: u64 = book.created.range(millis(since)..).map(|(_, n)| n).sum();
+            u32::try_from(count).unwrap_or(u32::MAX)
+        }))
+    }
+
     async fn insert_fill(&self, fill: &FillRecord) -> Result<bool> {
         Ok(self.with(|book| {
             if !book.fill_ids.insert(fill.execution_id.clone()) {
@@ -295,6 +302,17 @@ impl Ledger for MemoryLedger {
 
     async fn risk_decisions(&self, limit: u32) -> Result<Vec<DecisionRecord>> {
         Ok(self.with(|book| newest(&book.decisions, limit)))
+    }
+
+    async fn refusals_by_rule(&self) -> Result<BTreeMap<String, u64>> {
+        Ok(self.with(|book| {
+            let mut counts = BTreeMap::new();
+            for decision in book.decisions.iter().filter(|d| d.outcome == "refused") {
+                let rule = decision.rule.as_deref().unwrap_or("unnamed");
+                *counts.entry(rule.to_owned()).or_insert(0) += 1;
+            }
+            counts
+        }))
     }
 
     async fn risk_state(&self) -> Result<Option<serde_json::Value>> {

@@ -10,6 +10,8 @@
 
 mod memory;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -52,6 +54,8 @@ pub trait Ledger: Send + Sync {
     async fn orders_of_pair_trade(&self, pair_trade_id: &str) -> Result<Vec<OrderRecord>>;
     /// The newest orders, newest first.
     async fn recent_orders(&self, limit: u32) -> Result<Vec<OrderRecord>>;
+    /// How many orders were created at or after `since`.
+    async fn count_orders_since(&self, since: DateTime<Utc>) -> Result<u32>;
 
     // Executions.
 
@@ -68,6 +72,8 @@ pub trait Ledger: Send + Sync {
     async fn insert_risk_decision(&self, decision: &NewDecision<'_>) -> Result<i64>;
     /// The newest decisions, newest first.
     async fn risk_decisions(&self, limit: u32) -> Result<Vec<DecisionRecord>>;
+    /// How many decisions each rule refused (`unnamed` for a refusal without one), by rule.
+    async fn refusals_by_rule(&self) -> Result<BTreeMap<String, u64>>;
     /// The engine's saved state.
     async fn risk_state(&self) -> Result<Option<serde_json::Value>>;
     /// Saves the engine's state.
@@ -194,6 +200,9 @@ impl Ledger for Store {
     async fn recent_orders(&self, limit: u32) -> Result<Vec<OrderRecord>> {
         Store::recent_orders(self, limit).await
     }
+    async fn count_orders_since(&self, since: DateTime<Utc>) -> Result<u32> {
+        Store::count_orders_since(self, since).await
+    }
     async fn insert_fill(&self, fill: &FillRecord) -> Result<bool> {
         Store::insert_fill(self, fill).await
     }
@@ -208,6 +217,9 @@ impl Ledger for Store {
     }
     async fn risk_decisions(&self, limit: u32) -> Result<Vec<DecisionRecord>> {
         Store::risk_decisions(self, limit).await
+    }
+    async fn refusals_by_rule(&self) -> Result<BTreeMap<String, u64>> {
+        Store::refusals_by_rule(self).await
     }
     async fn risk_state(&self) -> Result<Option<serde_json::Value>> {
         Store::risk_state(self).await
