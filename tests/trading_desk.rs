@@ -864,6 +864,78 @@ async fn a_pair_trade_opens_whole_and_an_orphan_leg_is_flattened() {
     assert!(alerts.iter().any(|alert| alert.message.contains(&id)));
 }
 
+/// A pair's exit is whole or nothing, so a leg the per-order caps cut would leave the trade open
+/// for good: a position that grew past the caps since it was opened must still close in one pair.
+#[tokio::test]
+async fn a_pair_whose_legs_outgrew_the_order_caps_still_exits_whole() {
+    let harness = Harness::new().await;
+    let legs = |side: OrderSide| {
+        [
+            LegRequest {
+                symbol: symbol("SIMA"),
+                side,
+                quantity: quantity("200"),
+            },
+            LegRequest {
+                symbol: symbol("SIMB"),
+                side,
+                quantity: quantity("400"),
+            },
+        ]
+    };
+    // 200 SIMA at 100 and 400 SIMB at 50: 20,000 each, inside the 25,000 order cap.
+    let entry = harness
+        .desk
+        .submit_pair("pairs", None, None, legs(OrderSide::Buy))
+        .await
+        .expect("entry");
+    assert!(entry.accepted, "{entry:?}");
+    harness.bar("SIMA", "100", "100000").await;
+    harness.bar("SIMB", "50", "100000").await;
+    assert_eq!(
+        harness.desk.sync_orders().await.expect("sync").pairs_filled,
+        1
+    );
+    // SIMA rises to 150: selling the 200 back is 30,000, above the cap.
+    harness.bar("SIMA", "150", "100000").await;
+    let exit = harness
+        .desk
+        .submit_pair("pairs", None, None, legs(OrderSide::Sell))
+        .await
+        .expect("exit");
+    assert!(exit.accepted, "{exit:?}");
+    assert_eq!(
+        exit.legs
+            .iter()
+            .map(|leg| (leg.outcome.as_str(), leg.quantity.as_deref()))
+            .collect::<Vec<_>>(),
+        [("accepted", Some("200")), ("accepted", Some("400"))]
+    );
+    harness.bar("SIMA", "150", "100000").await;
+    harness.bar("SIMB", "50", "100000").await;
+    assert_eq!(
+        harness.desk.sync_orders().await.expect("sync").pairs_filled,
+        1
+    );
+    assert!(
+        harness
+            .broker
+            .positions()
+            .await
+            .expect("positions")
+            .is_empty(),
+        "both legs closed"
+    );
+    // A new entry of the same size at the higher price is still cut by the cap, so refused whole.
+    let again = harness
+        .desk
+        .submit_pair("pairs", None, None, legs(OrderSide::Buy))
+        .await
+        .expect("entry");
+    assert!(!again.accepted, "{again:?}");
+    assert_eq!(again.legs[0].rule.as_deref(), Some("order_notional"));
+}
+
 #[tokio::test]
 async fn reconciliation_stores_the_diff_applies_the_policy_and_blocks_the_symbol() {
     let harness = Harness::with(

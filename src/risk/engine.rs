@@ -273,16 +273,24 @@ impl RiskEngine {
                 )
             });
         }
-        caps.apply(RuleName::OrderQuantity, limits.max_order_quantity, || {
-            format!(
-                "order quantity {requested} exceeds the limit of {}",
-                limits.max_order_quantity
-            )
-        });
+        // The per-order caps stop an order too large by mistake. They never cut an order below
+        // the position it closes: a position whose value grew past the cap since it was opened
+        // must still be closable in one order (a pair's exit is whole or nothing, and a stop
+        // that can only ever close part of a position is no stop).
+        caps.apply(
+            RuleName::OrderQuantity,
+            limits.max_order_quantity.max(closing),
+            || {
+                format!(
+                    "order quantity {requested} exceeds the limit of {}",
+                    limits.max_order_quantity
+                )
+            },
+        );
         let price = request.expected_price(last).value();
         caps.apply(
             RuleName::OrderNotional,
-            limits.max_order_notional / price,
+            (limits.max_order_notional / price).max(closing),
             || {
                 format!(
                     "order notional {} at {price} exceeds the limit of {}",

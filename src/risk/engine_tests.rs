@@ -525,6 +525,30 @@ fn an_order_above_the_notional_limit_is_clipped_to_whole_units() {
 }
 
 #[test]
+fn an_exit_above_the_order_caps_still_closes_the_whole_position() {
+    let mut limits = shipped_limits();
+    limits.max_order_notional = Decimal::from(10_000);
+    limits.max_order_quantity = Decimal::from(40);
+    let mut engine = engine_with(limits);
+    // Short 50 MSFT at 400: buying 50 back is 20,000 notional and 50 shares, above both caps.
+    assert!(check(&mut engine, &buy("MSFT", 50)).is_accepted());
+    // Beyond the position the caps bind again, but never below the closing 50.
+    assert_clipped(
+        &check(&mut engine, &buy("MSFT", 80)),
+        RuleName::OrderQuantity,
+        50,
+        "order quantity 80 exceeds the limit of 40",
+    );
+    // An entry is clipped to the caps as before: 10,000 at 500 is 20 shares.
+    assert_clipped(
+        &check(&mut engine, &buy("SPY", 30)),
+        RuleName::OrderNotional,
+        20,
+        "order notional 15000 at 500 exceeds the limit of 10000",
+    );
+}
+
+#[test]
 fn a_position_above_its_notional_limit_is_clipped() {
     let decision = check(&mut engine(), &buy("AAPL", 150));
     assert_clipped(
