@@ -139,14 +139,18 @@ async fn cointegrated_pairs_earn_and_the_negative_control_does_not() {
     assert!(anz.metrics.sharpe > xlf.metrics.sharpe && bkd.metrics.sharpe > xlf.metrics.sharpe);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_inputs_give_identical_trades() {
+/// 120 days of the simulated market in hourly bars, from the same seed every time.
+fn simulated_hourly() -> Arc<History> {
     let start = chrono::Utc
         .with_ymd_and_hms(2026, 1, 5, 14, 0, 0)
         .single()
         .expect("time");
-    let history =
-        Arc::new(History::simulated(20240101, start, 120, Timeframe::HOUR).expect("history"));
+    Arc::new(History::simulated(20240101, start, 120, Timeframe::HOUR).expect("history"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_inputs_give_identical_trades() {
+    let history = simulated_hourly();
     let run = || {
         let history = history.clone();
         async move {
@@ -172,12 +176,7 @@ async fn the_same_inputs_give_identical_trades() {
 /// daemon's desk keeps it) must trade, fill and refuse exactly alike, to the last equity point.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_desk_ledger_in_memory_gives_the_run_a_database_gives() {
-    let start = chrono::Utc
-        .with_ymd_and_hms(2026, 1, 5, 14, 0, 0)
-        .single()
-        .expect("time");
-    let history =
-        Arc::new(History::simulated(20240101, start, 120, Timeframe::HOUR).expect("history"));
+    let history = simulated_hourly();
     let mut file = pairs("SIMA", "SIMB", "1Hour", 200, 60);
     file.pairs
         .extend(pairs("SIMC", "SIMD", "1Hour", 200, 60).pairs);

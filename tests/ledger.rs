@@ -168,6 +168,43 @@ fn price(cents: i64) -> Price {
     Price::new(Decimal::new(cents, 2)).expect("price")
 }
 
+/// An order intent as the desk writes it; `id` picks its side, size and type.
+fn order_record(id: u8, pair: Option<u8>, index: usize, at: i64) -> OrderRecord {
+    OrderRecord {
+        client_order_id: client_id(id),
+        strategy: "pairs".to_owned(),
+        script_hash: Some("abc".to_owned()),
+        run_id: None,
+        pair_trade_id: pair.map(|pair| format!("pair-{pair}")),
+        symbol: symbol(index),
+        side: if id.is_multiple_of(2) {
+            OrderSide::Buy
+        } else {
+            OrderSide::Sell
+        },
+        quantity: quantity(u32::from(id) + 1),
+        order_type: if id.is_multiple_of(3) {
+            OrderType::Limit {
+                limit: price(10_025),
+            }
+        } else {
+            OrderType::Market
+        },
+        time_in_force: TimeInForce::Day,
+        status: OrderStatus::PendingNew,
+        broker: "paper".to_owned(),
+        broker_order_id: None,
+        filled_quantity: Quantity::ZERO,
+        average_fill_price: None,
+        decision_id: Some(i64::from(id)),
+        error: None,
+        submit_attempts: 0,
+        created_at: time(at),
+        submitted_at: None,
+        updated_at: time(at),
+    }
+}
+
 /// Applies one write; what it returned, as text both must agree on (an error only as "error":
 /// the database and memory word a duplicate key differently).
 async fn apply(ledger: &dyn Ledger, write: &Write) -> String {
@@ -184,39 +221,7 @@ async fn apply(ledger: &dyn Ledger, write: &Write) -> String {
             symbol: index,
             at,
         } => {
-            let record = OrderRecord {
-                client_order_id: client_id(*id),
-                strategy: "pairs".to_owned(),
-                script_hash: Some("abc".to_owned()),
-                run_id: None,
-                pair_trade_id: pair.map(|pair| format!("pair-{pair}")),
-                symbol: symbol(*index),
-                side: if id % 2 == 0 {
-                    OrderSide::Buy
-                } else {
-                    OrderSide::Sell
-                },
-                quantity: quantity(u32::from(*id) + 1),
-                order_type: if id % 3 == 0 {
-                    OrderType::Limit {
-                        limit: price(10_025),
-                    }
-                } else {
-                    OrderType::Market
-                },
-                time_in_force: TimeInForce::Day,
-                status: OrderStatus::PendingNew,
-                broker: "paper".to_owned(),
-                broker_order_id: None,
-                filled_quantity: Quantity::ZERO,
-                average_fill_price: None,
-                decision_id: Some(i64::from(*id)),
-                error: None,
-                submit_attempts: 0,
-                created_at: time(*at),
-                submitted_at: None,
-                updated_at: time(*at),
-            };
+            let record = order_record(*id, *pair, *index, *at);
             said(ledger.insert_order(&record).await)
         }
         Write::Progress {
@@ -576,29 +581,7 @@ async fn memory_holds_no_bars() {
             .expect("read"),
         None
     );
-    let duplicate = OrderRecord {
-        client_order_id: client_id(1),
-        strategy: "pairs".to_owned(),
-        script_hash: None,
-        run_id: None,
-        pair_trade_id: None,
-        symbol: symbol(0),
-        side: OrderSide::Buy,
-        quantity: quantity(1),
-        order_type: OrderType::Market,
-        time_in_force: TimeInForce::Day,
-        status: OrderStatus::PendingNew,
-        broker: "paper".to_owned(),
-        broker_order_id: None,
-        filled_quantity: Quantity::ZERO,
-        average_fill_price: None,
-        decision_id: None,
-        error: None,
-        submit_attempts: 0,
-        created_at: base(),
-        submitted_at: None,
-        updated_at: base(),
-    };
+    let duplicate = order_record(1, None, 0, 0);
     memory.insert_order(&duplicate).await.expect("first");
     let error = memory
         .insert_order(&duplicate)
