@@ -226,12 +226,9 @@ pub async fn run(
     runtime.set_desk(desk.clone());
     let recorder = Arc::new(BacktestRecorder::default());
     let overlay = Arc::new(Overlay::new(history.clone(), recorder.clone()));
-    let context = rhai::serde::to_dynamic(serde_json::json!({
-        "strategy": script.name,
-        "mode": "backtest",
-        "pairs": settings.pairs.pairs,
-    }))
-    .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let context =
+        crate::script::host::pair::cycle_context(&script.name, "backtest", &settings.pairs)
+            .map_err(anyhow::Error::msg)?;
     let handle = tokio::runtime::Handle::current();
     let loop_history = history.clone();
     let (loop_broker, loop_desk, loop_clock) = (broker.clone(), desk.clone(), clock.clone());

@@ -344,11 +344,7 @@ impl Orchestrator {
             .registry()
             .get(name)
             .ok_or_else(|| format!("no strategy named `{name}` is loaded"))?;
-        let context = serde_json::json!({
-            "strategy": name,
-            "mode": "live",
-            "pairs": pairs.pairs,
-        });
+        let context = crate::script::host::pair::cycle_context(name, "live", &pairs)?;
         let outcome = self
             .worker
             .scripts

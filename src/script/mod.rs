@@ -19,5 +19,5 @@ mod sandbox;
 pub use compile::{CompiledScript, MetaValidator, ScriptKind, ScriptMeta, compile, content_hash};
 pub use error::{ErrorKind, ScriptError};
 pub use registry::{LoadOutcome, Registry, ScriptFolders};
-pub use runtime::{CallError, CallOptions, CallOutcome, ScriptRuntime};
+pub use runtime::{CallArgument, CallError, CallOptions, CallOutcome, ScriptRuntime};
 pub use sandbox::{Limits, build_engine};

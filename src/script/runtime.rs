@@ -52,6 +52,29 @@ pub struct CallOptions {
     pub run_id: Option<i64>,
 }
 
+/// The argument of a call: JSON (a flow's parameters), converted to a script value on the
+/// script's thread, or a script value built by the host (a strategy's cycle context, whose pairs
+/// are host objects).
+#[derive(Debug, Clone)]
+pub enum CallArgument {
+    /// JSON, converted when the call starts.
+    Json(serde_json::Value),
+    /// A script value as it is.
+    Value(Dynamic),
+}
+
+impl From<serde_json::Value> for CallArgument {
+    fn from(value: serde_json::Value) -> Self {
+        Self::Json(value)
+    }
+}
+
+impl From<Dynamic> for CallArgument {
+    fn from(value: Dynamic) -> Self {
+        Self::Value(value)
+    }
+}
+
 /// The engine, the registry and the host, shared by the daemon's tasks.
 pub struct ScriptRuntime {
     /// The orchestrator behind `flow::…`, installed once when the daemon starts it.
@@ -162,9 +185,10 @@ impl ScriptRuntime {
         &self,
         script: Arc<CompiledScript>,
         function: &str,
-        argument: serde_json::Value,
+        argument: impl Into<CallArgument>,
         options: CallOptions,
     ) -> Result<CallOutcome, CallError> {
+        let argument = argument.into();
         let engine = self.registry.engine().clone();
         let host = self.host.clone();
         let budget = options.budget.unwrap_or_else(|| self.limits.timeout());
@@ -177,9 +201,12 @@ impl ScriptRuntime {
         let function = function.to_owned();
         let label = script.path.display().to_string();
         let task = tokio::task::spawn_blocking(move || {
-            let argument = rhai::serde::to_dynamic(argument).map_err(|error| {
-                ScriptError::new(&label, ErrorKind::Runtime, format!("bad argument: {error}"))
-            })?;
+            let argument = match argument {
+                CallArgument::Value(value) => value,
+                CallArgument::Json(json) => rhai::serde::to_dynamic(json).map_err(|error| {
+                    ScriptError::new(&label, ErrorKind::Runtime, format!("bad argument: {error}"))
+                })?,
+            };
             let (value, logs) = invoke(
                 &engine,
                 &label,

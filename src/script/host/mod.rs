@@ -7,6 +7,7 @@
 //! a thread-local [`Invocation`], set by the runtime for the duration of one call.
 
 pub mod analytics;
+pub mod book;
 pub mod broker;
 pub mod data;
 pub mod db;
@@ -15,6 +16,7 @@ pub mod log;
 pub mod ops;
 pub mod orders;
 pub mod overlay;
+pub mod pair;
 pub mod pairs;
 pub mod records;
 pub mod risk;
@@ -205,6 +207,7 @@ pub fn located<T>(
 pub fn register(engine: &mut Engine) {
     series::register(engine);
     data::register(engine);
+    pair::register(engine);
     pairs::register(engine);
     engine.register_static_module("ta", ta::module().into());
     engine.register_static_module("state", state::module().into());

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rhai::{Dynamic, Engine, INT, Map, Module, NativeCallContext};
 
 use super::overlay::{Closes, Overlay, TrackedModel};
+use super::pair::Pair;
 use super::{error, host, located};
 use crate::domain::{Symbol, Timeframe};
 use crate::indicators::{PairFit, PairModel};
@@ -265,8 +266,19 @@ fn from_store(host: &super::Host, request: Request) -> Result<PairView> {
     Ok(view(&a, &b, Ok(&model)))
 }
 
-fn model(pair: &Map) -> Result<PairView> {
-    let request = request(pair)?;
+/// The request of a [`Pair`]: parsed when its configuration was read.
+fn request_of(pair: &Pair) -> Request {
+    let config = pair.config();
+    Request {
+        leg_a: config.leg_a.clone(),
+        leg_b: config.leg_b.clone(),
+        timeframe: pair.timeframe(),
+        lookback: config.parameters.lookback as usize,
+        window: config.parameters.window as usize,
+    }
+}
+
+fn model(request: Request) -> Result<PairView> {
     let (invocation, host) = host()?;
     match &invocation.overlay {
         Some(overlay) => from_overlay(overlay, request, host.clock.now()),
@@ -304,8 +316,14 @@ pub fn register(engine: &mut Engine) {
             }
         });
     let mut module = Module::new();
+    super::book::register(engine, &mut module);
+    module.set_native_fn("model", |context: NativeCallContext, pair: &mut Pair| {
+        located(&context, || model(request_of(pair)))
+    });
+    // A pair written as an object map (a script's own, or one built in a test) is parsed and
+    // checked on each call.
     module.set_native_fn("model", |context: NativeCallContext, pair: &mut Map| {
-        located(&context, || model(pair))
+        located(&context, || model(request(pair)?))
     });
     engine.register_static_module("pairs", module.into());
 }

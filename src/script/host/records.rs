@@ -4,7 +4,10 @@
 
 use rhai::{Dynamic, Map, Module, NativeCallContext};
 
-use super::{block_on, error, host, located};
+use super::book::{PairBook, Side};
+use super::pair::Pair;
+use super::pairs::PairView;
+use super::{Host, Invocation, block_on, error, host, located};
 use crate::store::{PairPerformanceRecord, SignalRecord, SpreadRecord};
 
 type Result<T> = std::result::Result<T, Box<rhai::EvalAltResult>>;
@@ -51,8 +54,8 @@ fn only(map: &Map, allowed: &[&str], what: &str) -> Result<()> {
     }
 }
 
-fn run_id() -> Option<i64> {
-    super::current().and_then(|invocation| invocation.flow.as_ref().and_then(|flow| flow.run_id))
+fn run_id(invocation: &Invocation) -> Option<i64> {
+    invocation.flow.as_ref().and_then(|flow| flow.run_id)
 }
 
 fn record_spread(pair: &str, fields: &Map) -> Result<Dynamic> {
@@ -71,15 +74,53 @@ fn record_spread(pair: &str, fields: &Map) -> Result<Dynamic> {
         spread: required(fields, "spread")?,
         zscore: number(fields, "zscore")?,
         script_hash: Some(invocation.hash.clone()),
-        run_id: run_id(),
+        run_id: run_id(&invocation),
     };
+    write_spread(&invocation, &host, record)
+}
+
+fn write_spread(invocation: &Invocation, host: &Host, record: SpreadRecord) -> Result<Dynamic> {
     if let Some(overlay) = &invocation.overlay {
         overlay.recorder.spread(record);
         return Ok(Dynamic::UNIT);
     }
-    block_on(&host, host.store.record_spread(&record))
+    block_on(host, host.store.record_spread(&record))
         .map_err(|failure| error(format!("db::record_spread failed: {failure}")))?;
     Ok(Dynamic::UNIT)
+}
+
+/// `db::record_spread(pair, model)`: the model's fit as the pair's spread row.
+fn spread_of(pair: &Pair, model: &PairView) -> Result<Dynamic> {
+    let fit = ready(model, "db::record_spread")?;
+    let (invocation, host) = host()?;
+    let record = SpreadRecord {
+        strategy: invocation.script.clone(),
+        pair: pair.config().name.clone(),
+        time: host.clock.now(),
+        hedge_ratio: fit.beta,
+        intercept: fit.alpha,
+        spread: fit.spread,
+        zscore: finite(fit.zscore),
+        script_hash: Some(invocation.hash.clone()),
+        run_id: run_id(&invocation),
+    };
+    write_spread(&invocation, &host, record)
+}
+
+/// The fit of a ready model, or an error naming `what` and why the model is not ready.
+fn ready<'a>(model: &'a PairView, what: &str) -> Result<&'a crate::indicators::PairFit> {
+    if model.ready {
+        Ok(&model.fit)
+    } else {
+        Err(error(format!(
+            "{what}: the model is not ready ({})",
+            model.reason
+        )))
+    }
+}
+
+fn finite(value: f64) -> Option<f64> {
+    (!value.is_nan()).then_some(value)
 }
 
 fn record_signal(pair: &str, fields: &Map) -> Result<Dynamic> {
@@ -96,22 +137,7 @@ fn record_signal(pair: &str, fields: &Map) -> Result<Dynamic> {
         "db::record_signal",
     )?;
     let (invocation, host) = host()?;
-    let signal =
-        text(fields, "signal")?.ok_or_else(|| error("db::record_signal needs `signal`"))?;
-    const SIGNALS: [&str; 6] = [
-        "enter_long_spread",
-        "enter_short_spread",
-        "exit",
-        "stop",
-        "time_stop",
-        "hold",
-    ];
-    if !SIGNALS.contains(&signal.as_str()) {
-        return Err(error(format!(
-            "db::record_signal: `{signal}` is not a signal; use {}",
-            SIGNALS.join(", ")
-        )));
-    }
+    let signal = signal_named(fields)?;
     let record = SignalRecord {
         strategy: invocation.script.clone(),
         pair: pair.to_owned(),
@@ -123,15 +149,66 @@ fn record_signal(pair: &str, fields: &Map) -> Result<Dynamic> {
         reason: text(fields, "reason")?.unwrap_or_default(),
         pair_trade_id: text(fields, "pair_trade_id")?,
         script_hash: Some(invocation.hash.clone()),
-        run_id: run_id(),
+        run_id: run_id(&invocation),
     };
+    write_signal(&invocation, &host, record)
+}
+
+/// The `signal` field, one of the strategy's signals.
+fn signal_named(fields: &Map) -> Result<String> {
+    const SIGNALS: [&str; 6] = [
+        "enter_long_spread",
+        "enter_short_spread",
+        "exit",
+        "stop",
+        "time_stop",
+        "hold",
+    ];
+    let signal =
+        text(fields, "signal")?.ok_or_else(|| error("db::record_signal needs `signal`"))?;
+    if !SIGNALS.contains(&signal.as_str()) {
+        return Err(error(format!(
+            "db::record_signal: `{signal}` is not a signal; use {}",
+            SIGNALS.join(", ")
+        )));
+    }
+    Ok(signal)
+}
+
+fn write_signal(invocation: &Invocation, host: &Host, record: SignalRecord) -> Result<Dynamic> {
     if let Some(overlay) = &invocation.overlay {
         overlay.recorder.signal(record);
         return Ok(Dynamic::UNIT);
     }
-    block_on(&host, host.store.record_signal(&record))
+    block_on(host, host.store.record_signal(&record))
         .map_err(|failure| error(format!("db::record_signal failed: {failure}")))?;
     Ok(Dynamic::UNIT)
+}
+
+/// `db::record_signal(pair, model, #{ signal, reason, position, pair_trade_id })`: the z-score
+/// and hedge ratio are the model's.
+fn signal_of(pair: &Pair, model: &PairView, fields: &Map) -> Result<Dynamic> {
+    only(
+        fields,
+        &["signal", "position", "reason", "pair_trade_id"],
+        "db::record_signal",
+    )?;
+    let fit = ready(model, "db::record_signal")?;
+    let (invocation, host) = host()?;
+    let record = SignalRecord {
+        strategy: invocation.script.clone(),
+        pair: pair.config().name.clone(),
+        time: host.clock.now(),
+        signal: signal_named(fields)?,
+        zscore: finite(fit.zscore),
+        hedge_ratio: finite(fit.beta),
+        position: text(fields, "position")?.unwrap_or_else(|| "flat".to_owned()),
+        reason: text(fields, "reason")?.unwrap_or_default(),
+        pair_trade_id: text(fields, "pair_trade_id")?,
+        script_hash: Some(invocation.hash.clone()),
+        run_id: run_id(&invocation),
+    };
+    write_signal(&invocation, &host, record)
 }
 
 fn record_performance(pair: &str, fields: &Map) -> Result<Dynamic> {
@@ -172,17 +249,75 @@ fn record_performance(pair: &str, fields: &Map) -> Result<Dynamic> {
         script_hash: Some(invocation.hash.clone()),
         updated_at: host.clock.now(),
     };
+    write_performance(&invocation, &host, record)
+}
+
+fn write_performance(
+    invocation: &Invocation,
+    host: &Host,
+    record: PairPerformanceRecord,
+) -> Result<Dynamic> {
     if let Some(overlay) = &invocation.overlay {
         overlay.recorder.performance(record);
         return Ok(Dynamic::UNIT);
     }
-    block_on(&host, host.store.record_pair_performance(&record))
+    block_on(host, host.store.record_pair_performance(&record))
         .map_err(|failure| error(format!("db::record_pair_performance failed: {failure}")))?;
     Ok(Dynamic::UNIT)
 }
 
-/// Adds the pair-table writes to the `db` module.
+/// `db::record_pair_performance(pair, model, book)`: the pair's standing from its book at the
+/// model's prices, with the fit and the thresholds this cycle decided against (what the
+/// dashboard's z-score chart draws).
+fn performance_of(pair: &Pair, model: &PairView, book: &PairBook) -> Result<Dynamic> {
+    let fit = ready(model, "db::record_pair_performance")?;
+    let (invocation, host) = host()?;
+    let now = host.clock.now();
+    let parameters = &pair.config().parameters;
+    let held = book.side != Side::Flat;
+    let record = PairPerformanceRecord {
+        strategy: invocation.script.clone(),
+        pair: pair.config().name.clone(),
+        position: book.side.as_str().to_owned(),
+        realised_pnl: format!("{:.2}", book.realised),
+        unrealised_pnl: format!("{:.2}", book.pnl_at(model.price_a, model.price_b)),
+        trades: book.trades,
+        wins: book.wins,
+        current_z: finite(fit.zscore),
+        holding_hours: held.then(|| book.held_hours(now.timestamp_millis())),
+        details: serde_json::json!({
+            "hedge_ratio": fit.beta, "intercept": fit.alpha, "r_squared": fit.r_squared,
+            "entry_z": parameters.entry_z, "exit_z": parameters.exit_z,
+            "stop_z": parameters.stop_z,
+        }),
+        script_hash: Some(invocation.hash.clone()),
+        updated_at: now,
+    };
+    write_performance(&invocation, &host, record)
+}
+
+/// Adds the pair-table writes to the `db` module: each with the pair's name and a map of its
+/// fields, and the pairs strategy's forms that take the `Pair`, its `PairModel` and (for the
+/// standing) its `PairBook`, which carry most of the fields already.
 pub fn register(module: &mut Module) {
+    module.set_native_fn(
+        "record_spread",
+        |context: NativeCallContext, pair: Pair, model: PairView| {
+            located(&context, || spread_of(&pair, &model))
+        },
+    );
+    module.set_native_fn(
+        "record_signal",
+        |context: NativeCallContext, pair: Pair, model: PairView, fields: Map| {
+            located(&context, || signal_of(&pair, &model, &fields))
+        },
+    );
+    module.set_native_fn(
+        "record_pair_performance",
+        |context: NativeCallContext, pair: Pair, model: PairView, book: PairBook| {
+            located(&context, || performance_of(&pair, &model, &book))
+        },
+    );
     module.set_native_fn(
         "record_spread",
         |context: NativeCallContext, pair: &str, fields: Map| {
