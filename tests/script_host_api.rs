@@ -12,8 +12,11 @@ use tradehost::domain::{Bar, Symbol, Timeframe};
 use tradehost::indicators;
 use tradehost::market::simulated::{SimulatedConfig, SimulatedMarket};
 use tradehost::script::host::log::Level;
-use tradehost::script::{ErrorKind, Limits};
+use tradehost::script::host::pair::cycle_context;
+use tradehost::script::{CallOptions, ErrorKind, Limits, ScriptRuntime};
 use tradehost::store::BarQuery;
+use tradehost::strategy::PairsFile;
+use tradehost::strategy::pairs::parse_pairs;
 
 /// Monday 8 January 2024, midnight UTC: the simulated week runs Monday to Friday.
 fn first_day() -> DateTime<Utc> {
@@ -580,4 +583,205 @@ async fn bars_are_never_returned_beyond_the_clocks_now() {
     assert_eq!(result["range_first"], json!("2024-01-10T16:00:00Z"));
     assert_eq!(result["range_last"], json!("2024-01-10T16:59:00Z"));
     assert_eq!(result["range_len"], json!(60));
+}
+
+/// SIMA/SIMB fitted on minute bars (the stored week has no more hours than a window).
+fn minute_pairs() -> PairsFile {
+    parse_pairs(
+        "[defaults]\ntimeframe = \"1Min\"\nlookback = 300\nwindow = 60\nentry_z = 2.0\nexit_z = 0.5\nstop_z = 3.5\nmax_holding_hours = 120\nbase_notional = 5000\nmin_trades = 10\nkelly_multiplier = 0.5\nmax_fraction = 0.02\n\n[[pairs]]\nleg_a = \"SIMA\"\nleg_b = \"SIMB\"\n",
+        "test",
+    )
+    .expect("the pairs")
+}
+
+/// One live cycle of strategy `name` on `runtime` over `pairs`, as the daemon calls it.
+async fn live_cycle(runtime: &ScriptRuntime, name: &str, pairs: &PairsFile) -> Value {
+    let script = runtime
+        .registry()
+        .get(name)
+        .expect("the strategy is loaded");
+    let context = cycle_context(name, "live", pairs).expect("the cycle's context");
+    match runtime
+        .call_compiled(script, "on_cycle", context, CallOptions::default())
+        .await
+    {
+        Ok(outcome) => outcome.result,
+        Err(failure) => panic!("`{name}` failed: {failure}"),
+    }
+}
+
+/// A strategy that opens its pair's book when flat and closes it otherwise, writing the three
+/// pair tables from the pair, its model and its book.
+const BOOK_STRATEGY: &str = r#"fn on_cycle(ctx) {
+    let pair = ctx.pairs[0];
+    let model = pairs::model(pair);
+    let book = pairs::book(pair);
+    let before = #{
+        side: book.side, trades: book.trades, wins: book.wins, realised: book.realised,
+        results: book.results, entry_ms: book.entry_ms, held: book.held_hours(),
+        pair_trade_id: book.pair_trade_id,
+    };
+    let pnl = ();
+    if book.flat {
+        book.open("long_spread", 30.0, 50.0, model, "pt-1");
+    } else {
+        pnl = book.close(model);
+    }
+    db::record_spread(pair, model);
+    db::record_signal(pair, model, #{ signal: "hold", reason: "testing the book", position: book.side });
+    db::record_pair_performance(pair, model, book);
+    #{
+        before: before, pnl: pnl, side: book.side, trades: book.trades,
+        unrealised: book.unrealised(model), entry_a: book.entry_a, entry_b: book.entry_b,
+        price_a: model.price_a, price_b: model.price_b, z: model.zscore,
+        name: pair.name, leg_b: pair.leg_b, lookback: pair.lookback, entry_z: pair.entry_z,
+    }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pairs_book_is_kept_in_the_database_across_a_restart_and_feeds_the_pair_tables() {
+    let project = project_with_market(after_the_week()).await;
+    let pairs = minute_pairs();
+    project.write_strategy("booked", BOOK_STRATEGY);
+    project.load().await;
+
+    // Flat: the book opens at the model's prices, at the clock's time.
+    let opened = live_cycle(&project.runtime, "booked", &pairs).await;
+    assert_eq!(opened["before"]["side"], json!("flat"));
+    assert_eq!(opened["side"], json!("long_spread"));
+    assert_eq!(opened["entry_a"], opened["price_a"]);
+    assert_eq!(opened["entry_b"], opened["price_b"]);
+    assert_eq!(number(&opened["unrealised"]), 0.0);
+    assert_eq!(
+        (
+            &opened["name"],
+            &opened["leg_b"],
+            &opened["lookback"],
+            &opened["entry_z"]
+        ),
+        (
+            &json!("SIMA/SIMB"),
+            &json!("SIMB"),
+            &json!(300),
+            &json!(2.0)
+        )
+    );
+    let stored = project
+        .database
+        .store
+        .script_state("booked", "book:SIMA/SIMB")
+        .await
+        .expect("read the state")
+        .expect("the book is stored when it opens");
+    let stored: Value = serde_json::from_str(&stored).expect("JSON");
+    assert_eq!(stored["side"], json!("long_spread"));
+    assert_eq!(
+        (&stored["quantity_a"], &stored["quantity_b"]),
+        (&json!(30.0), &json!(50.0))
+    );
+    assert_eq!(
+        stored["entry_ms"],
+        json!(after_the_week().timestamp_millis())
+    );
+
+    // A restart two hours later: the trade is still held, and closing it counts in the standing.
+    project.clock.set(after_the_week() + Duration::hours(2));
+    let restarted = project.restart().await;
+    let closed = live_cycle(&restarted, "booked", &pairs).await;
+    assert_eq!(closed["before"]["side"], json!("long_spread"));
+    assert_eq!(closed["before"]["pair_trade_id"], json!("pt-1"));
+    assert_eq!(number(&closed["before"]["held"]), 2.0);
+    // The week's bars are all in the past, so the prices have not moved: the P&L is zero.
+    assert_eq!(number(&closed["pnl"]), 0.0);
+    assert_eq!(
+        (&closed["side"], &closed["trades"]),
+        (&json!("flat"), &json!(1))
+    );
+
+    let store = &project.database.store;
+    let standing = store.pair_performance().await.expect("the standing");
+    let standing = standing
+        .iter()
+        .find(|record| record.pair == "SIMA/SIMB" && record.strategy == "booked")
+        .expect("a standing row for the pair");
+    assert_eq!(
+        (standing.position.as_str(), standing.trades, standing.wins),
+        ("flat", 1, 0)
+    );
+    assert_eq!(standing.current_z, Some(number(&closed["z"])));
+    assert_eq!(standing.details["entry_z"], json!(2.0));
+    assert!(standing.script_hash.is_some());
+    let signals = store
+        .pair_signals(Some("SIMA/SIMB"), None, 10)
+        .await
+        .expect("the signals");
+    assert_eq!(signals.len(), 2, "one signal per cycle");
+    assert_eq!(signals[0].zscore, Some(number(&closed["z"])));
+    assert_eq!(signals[1].position, "long_spread");
+    let spreads = store.pair_spreads("SIMA/SIMB", 10).await.expect("spreads");
+    assert_eq!(spreads.len(), 2, "one spread per cycle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_book_is_read_from_the_earlier_scripts_state_keys_and_refuses_a_second_open() {
+    let project = project_with_market(after_the_week()).await;
+    let pairs = minute_pairs();
+    let store = &project.database.store;
+    let entered = after_the_week() - Duration::hours(30);
+    for (key, value) in [
+        (
+            "trade:SIMA/SIMB",
+            json!({ "side": "short_spread", "quantity_a": 12.0, "quantity_b": 7.0,
+                    "entry_a": 101.5, "entry_b": 55.25, "entry_z": 2.3,
+                    "entry_ms": entered.timestamp_millis(), "pair_trade_id": "pt-9" }),
+        ),
+        (
+            "standing:SIMA/SIMB",
+            json!({ "trades": 4, "wins": 3, "realised": 120.5 }),
+        ),
+        ("results:SIMA/SIMB", json!([10.0, -5.0, 80.0, 35.5])),
+    ] {
+        store
+            .set_script_state("booked", key, &value.to_string(), entered)
+            .await
+            .expect("write the earlier keys");
+    }
+    project.write_strategy("booked", BOOK_STRATEGY);
+    project.load().await;
+    let closed = live_cycle(&project.runtime, "booked", &pairs).await;
+    let before = &closed["before"];
+    assert_eq!(before["side"], json!("short_spread"));
+    assert_eq!((&before["trades"], &before["wins"]), (&json!(4), &json!(3)));
+    assert_eq!(before["realised"], json!(120.5));
+    assert_eq!(before["results"], json!([10.0, -5.0, 80.0, 35.5]));
+    assert_eq!(number(&before["held"]), 30.0);
+    // Closed at the model's prices: short the spread, so B falling from 55.25 and A rising from
+    // 101.5 earn.
+    let expected =
+        -(7.0 * (number(&closed["price_b"]) - 55.25) - 12.0 * (number(&closed["price_a"]) - 101.5));
+    assert_same("close P&L", number(&closed["pnl"]), expected);
+    assert_eq!(closed["trades"], json!(5));
+
+    // A script that opens twice without closing is stopped at the line of the second open.
+    let twice = "fn on_cycle(ctx) {\n    let pair = ctx.pairs[0];\n    let model = pairs::model(pair);\n    let book = pairs::book(pair);\n    book.open(\"long_spread\", 1.0, 1.0, model, ());\n    book.open(\"short_spread\", 1.0, 1.0, model, ());\n}\n";
+    project.write_strategy("twice", twice);
+    project.load().await;
+    let script = project.runtime.registry().get("twice").expect("loaded");
+    let failure = project
+        .runtime
+        .call_compiled(
+            script,
+            "on_cycle",
+            cycle_context("twice", "live", &pairs).expect("context"),
+            CallOptions::default(),
+        )
+        .await
+        .expect_err("a second open is refused");
+    let message = failure.error.to_string();
+    assert!(message.contains("already holds a long_spread"), "{message}");
+    assert!(
+        message.contains(&format!(":{}", line_of(twice, "short_spread"))),
+        "{message}"
+    );
 }

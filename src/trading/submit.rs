@@ -77,7 +77,7 @@ pub struct PairOutcome {
     pub pair_trade_id: Option<String>,
     /// Each leg's outcome.
     pub legs: Vec<TradeOutcome>,
-    /// Why the pair was not opened.
+    /// Why neither leg was sent (an entry's or an exit's).
     pub reason: Option<String>,
 }
 
@@ -181,8 +181,10 @@ impl Desk {
                     .store_decision(request, &decision, None, None, now)
                     .await?;
                 let leg = outcome_of(&decision, id, None, None);
+                // Not "not opened": a pair's exit is refused the same way (by the market hours,
+                // say), and its reason must not read as if a new trade had been turned away.
                 let reason = format!(
-                    "pair not opened: the {} leg was {}: {}",
+                    "neither leg sent: the {} leg was {}: {}",
                     request.symbol,
                     leg.outcome,
                     leg.reason.clone().unwrap_or_default()

@@ -58,6 +58,13 @@ impl ScriptProject {
         path
     }
 
+    /// Writes `strategies/<name>.rhai` and returns its path.
+    pub fn write_strategy(&self, name: &str, source: &str) -> PathBuf {
+        let path = self.folders.strategies.join(format!("{name}.rhai"));
+        std::fs::write(&path, source).expect("write the strategy");
+        path
+    }
+
     /// Writes `scripts/lib/<name>.rhai` and returns its path.
     pub fn write_library(&self, name: &str, source: &str) -> PathBuf {
         let path = self

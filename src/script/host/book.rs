@@ -9,6 +9,7 @@
 //! the keys `trade:`, `standing:` and `results:` of the earlier script, is read from those once.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, INT, Module, NativeCallContext};
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,7 @@ impl Side {
 /// A pair's trade and standing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct PairBook {
+pub struct BookState {
     /// The pair's name (the state key).
     pub pair: String,
     /// The trade held.
@@ -87,7 +88,7 @@ pub struct PairBook {
     pub results: VecDeque<f64>,
 }
 
-impl PairBook {
+impl BookState {
     /// The trade's P&L at these prices (0 when flat), from the closes the strategy saw: the
     /// strategy's estimate; the fills decide the account's.
     pub fn pnl_at(&self, price_a: f64, price_b: f64) -> f64 {
@@ -175,6 +176,30 @@ impl PairBook {
     }
 }
 
+/// A pair's book as scripts hold it: shared until it changes, so handing it to the host each
+/// cycle (the standing's row) costs a reference count, not a copy of its hundred results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairBook(Arc<BookState>);
+
+impl PairBook {
+    /// A book holding `state`.
+    pub fn new(state: BookState) -> Self {
+        Self(Arc::new(state))
+    }
+
+    fn state_mut(&mut self) -> &mut BookState {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for PairBook {
+    type Target = BookState;
+
+    fn deref(&self) -> &BookState {
+        &self.0
+    }
+}
+
 fn key(pair: &str) -> String {
     format!("book:{pair}")
 }
@@ -190,7 +215,7 @@ fn legacy_number(map: &serde_json::Value, field: &str) -> f64 {
 fn legacy(
     pair: &str,
     read: impl Fn(&str) -> Result<Option<serde_json::Value>>,
-) -> Result<Option<PairBook>> {
+) -> Result<Option<BookState>> {
     let trade = read(&format!("trade:{pair}"))?;
     let standing = read(&format!("standing:{pair}"))?;
     let results = read(&format!("results:{pair}"))?;
@@ -211,7 +236,7 @@ fn legacy(
         .iter()
         .filter_map(serde_json::Value::as_f64)
         .collect();
-    Ok(Some(PairBook {
+    Ok(Some(BookState {
         pair: pair.to_owned(),
         side,
         quantity_a: legacy_number(&trade, "quantity_a"),
@@ -246,9 +271,9 @@ fn stored(invocation: &Invocation, host: &Host, key: &str) -> Result<Option<serd
 fn load(pair: &Pair) -> Result<PairBook> {
     let (invocation, host) = host()?;
     let name = &pair.config().name;
-    let fresh = || PairBook {
+    let fresh = || BookState {
         pair: name.clone(),
-        ..PairBook::default()
+        ..BookState::default()
     };
     if let Some(overlay) = &invocation.overlay {
         let state = overlay
@@ -258,16 +283,19 @@ fn load(pair: &Pair) -> Result<PairBook> {
         return Ok(state
             .get(&key(name))
             .and_then(|value| value.clone().try_cast::<PairBook>())
-            .unwrap_or_else(fresh));
+            .unwrap_or_else(|| PairBook::new(fresh())));
     }
     if let Some(value) = stored(&invocation, &host, &key(name))? {
-        return serde_json::from_value(value).map_err(|failure| {
-            error(format!(
-                "pairs::book: the stored book of {name} is not a book: {failure}"
-            ))
-        });
+        return serde_json::from_value(value)
+            .map(PairBook::new)
+            .map_err(|failure| {
+                error(format!(
+                    "pairs::book: the stored book of {name} is not a book: {failure}"
+                ))
+            });
     }
-    Ok(legacy(name, |key| stored(&invocation, &host, key))?.unwrap_or_else(fresh))
+    let state = legacy(name, |key| stored(&invocation, &host, key))?.unwrap_or_else(fresh);
+    Ok(PairBook::new(state))
 }
 
 /// Writes `book` where [`load`] reads it.
@@ -281,8 +309,8 @@ fn save(book: &PairBook) -> Result<()> {
             .insert(key(&book.pair), Dynamic::from(book.clone()));
         return Ok(());
     }
-    let json =
-        serde_json::to_string(book).map_err(|failure| error(format!("pairs::book: {failure}")))?;
+    let json = serde_json::to_string(&**book)
+        .map_err(|failure| error(format!("pairs::book: {failure}")))?;
     let now = host.clock.now();
     block_on(
         &host,
@@ -374,15 +402,16 @@ pub fn register(engine: &mut Engine, module: &mut Module) {
              pair_trade_id: Dynamic| {
                 located(&context, || {
                     let id = (!pair_trade_id.is_unit()).then(|| pair_trade_id.to_string());
-                    book.open(
-                        side_named(side)?,
-                        (quantity_a, quantity_b),
-                        prices(&model)?,
-                        model.fit.zscore,
-                        now_ms()?,
-                        id,
-                    )
-                    .map_err(error)?;
+                    book.state_mut()
+                        .open(
+                            side_named(side)?,
+                            (quantity_a, quantity_b),
+                            prices(&model)?,
+                            model.fit.zscore,
+                            now_ms()?,
+                            id,
+                        )
+                        .map_err(error)?;
                     save(book)
                 })
             },
@@ -392,7 +421,7 @@ pub fn register(engine: &mut Engine, module: &mut Module) {
             |context: NativeCallContext, book: &mut PairBook, model: PairView| {
                 located(&context, || {
                     let (price_a, price_b) = prices(&model)?;
-                    let pnl = book.close(price_a, price_b).map_err(error)?;
+                    let pnl = book.state_mut().close(price_a, price_b).map_err(error)?;
                     save(book)?;
                     Ok(pnl)
                 })
@@ -416,10 +445,10 @@ pub fn register(engine: &mut Engine, module: &mut Module) {
 mod tests {
     use super::*;
 
-    fn book() -> PairBook {
-        PairBook {
+    fn book() -> BookState {
+        BookState {
             pair: "A/B".into(),
-            ..PairBook::default()
+            ..BookState::default()
         }
     }
 
