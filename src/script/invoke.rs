@@ -32,7 +32,7 @@ pub fn invoke(
     let invocation = Arc::new(Invocation {
         script: name.to_owned(),
         hash: hash.to_owned(),
-        host,
+        host: host.map(Arc::new),
         logs: Mutex::new(Vec::new()),
         flow,
         trading,

@@ -5,8 +5,9 @@
 //!
 //! The book persists in the script's state under `book:<pair>`: in the database live (so an open
 //! trade survives a restart or a reload), in the overlay in a backtest. Only `open` and `close`
-//! write; reading it each cycle costs one state read. A book written before books existed, as
-//! the keys `trade:`, `standing:` and `results:` of the earlier script, is read from those once.
+//! write; reading it each cycle costs one state read. Where no book is stored yet, a trade and
+//! standing that the earlier script kept under `trade:`, `standing:` and `results:` are read from
+//! those keys, so upgrading a running daemon never forgets an open trade.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -51,8 +51,9 @@ pub struct Invocation {
     pub script: String,
     /// The content hash of the version serving the call.
     pub hash: String,
-    /// The host, or `None` while validating metadata (no I/O is allowed then).
-    pub host: Option<Host>,
+    /// The host, or `None` while validating metadata (no I/O is allowed then). Shared: every
+    /// host function reaches it, and a `Host` clone copies the store's paths.
+    pub host: Option<Arc<Host>>,
     /// Lines logged by `print`, `debug` and `log::*` during the call.
     pub logs: Mutex<Vec<log::LogLine>>,
     /// The flow run this call serves and the orchestrator behind `flow::run` and `flow::emit`.
@@ -157,7 +158,7 @@ pub fn current() -> Option<Arc<Invocation>> {
 }
 
 /// The host of the current call, or a script error saying why there is none.
-pub fn host() -> Result<(Arc<Invocation>, Host), Box<EvalAltResult>> {
+pub fn host() -> Result<(Arc<Invocation>, Arc<Host>), Box<EvalAltResult>> {
     let invocation =
         current().ok_or_else(|| error("host functions are only available while a script runs"))?;
     let host = invocation.host.clone().ok_or_else(|| {
@@ -166,8 +167,11 @@ pub fn host() -> Result<(Arc<Invocation>, Host), Box<EvalAltResult>> {
     Ok((invocation, host))
 }
 
+/// What a trading host function reaches: the call, its host and the order desk.
+pub type Trading = (Arc<Invocation>, Arc<Host>, Arc<crate::trading::Desk>);
+
 /// The order desk of the current call, or a script error saying why there is none.
-pub fn desk() -> Result<(Arc<Invocation>, Host, Arc<crate::trading::Desk>), Box<EvalAltResult>> {
+pub fn desk() -> Result<Trading, Box<EvalAltResult>> {
     let (invocation, host) = host()?;
     let desk = invocation.trading.clone().ok_or_else(|| {
         error("trading is not available here: the daemon, a backtest or `tradehost flow run` provides the broker")
