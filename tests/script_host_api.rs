@@ -587,11 +587,14 @@ async fn bars_are_never_returned_beyond_the_clocks_now() {
 
 /// SIMA/SIMB fitted on minute bars (the stored week has no more hours than a window).
 fn minute_pairs() -> PairsFile {
-    parse_pairs(
+    parse_pairs(&minute_pairs_text(), "test").expect("the pairs")
+}
+
+/// The pairs file of [`minute_pairs`].
+fn minute_pairs_text() -> String {
+    String::from(
         "[defaults]\ntimeframe = \"1Min\"\nlookback = 300\nwindow = 60\nentry_z = 2.0\nexit_z = 0.5\nstop_z = 3.5\nmax_holding_hours = 120\nbase_notional = 5000\nmin_trades = 10\nkelly_multiplier = 0.5\nmax_fraction = 0.02\n\n[[pairs]]\nleg_a = \"SIMA\"\nleg_b = \"SIMB\"\n",
-        "test",
     )
-    .expect("the pairs")
 }
 
 /// One live cycle of strategy `name` on `runtime` over `pairs`, as the daemon calls it.
@@ -784,4 +787,61 @@ async fn a_book_is_read_from_the_earlier_scripts_state_keys_and_refuses_a_second
         message.contains(&format!(":{}", line_of(twice, "short_spread"))),
         "{message}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pair_writes_refuse_a_model_that_is_not_ready_and_an_unknown_field() {
+    let project = project_with_market(after_the_week()).await;
+    // Five sessions hold 1,950 minutes: a z-score window of 3,000 leaves the model waiting.
+    let waiting = parse_pairs(
+        &minute_pairs_text()
+            .replace("lookback = 300", "lookback = 5000")
+            .replace("window = 60", "window = 3000"),
+        "test",
+    )
+    .expect("the pairs");
+    let unready = "fn on_cycle(ctx) {\n    let pair = ctx.pairs[0];\n    let model = pairs::model(pair);\n    db::record_spread(pair, model);\n}\n";
+    project.write_strategy("unready", unready);
+    let unknown = "fn on_cycle(ctx) {\n    let pair = ctx.pairs[0];\n    let model = pairs::model(pair);\n    db::record_signal(pair, model, #{ signal: \"hold\", zscore: 1.0 });\n}\n";
+    project.write_strategy("unknown", unknown);
+    project.load().await;
+    for (name, pairs, source, expected) in [
+        (
+            "unready",
+            &waiting,
+            unready,
+            "db::record_spread: the model is not ready (waiting for aligned history",
+        ),
+        (
+            "unknown",
+            &minute_pairs(),
+            unknown,
+            "db::record_signal: unknown field `zscore`",
+        ),
+    ] {
+        let script = project.runtime.registry().get(name).expect("loaded");
+        let failure = project
+            .runtime
+            .call_compiled(
+                script,
+                "on_cycle",
+                cycle_context(name, "live", pairs).expect("context"),
+                CallOptions::default(),
+            )
+            .await
+            .expect_err("the write is refused");
+        let message = failure.error.to_string();
+        assert!(message.contains(expected), "{name}: {message}");
+        assert!(
+            message.contains(&format!(":{}", line_of(source, "db::record"))),
+            "{name}: {message}"
+        );
+    }
+    let (spreads, signals, _) = project
+        .database
+        .store
+        .pair_table_counts()
+        .await
+        .expect("the counts");
+    assert_eq!((spreads, signals), (0, 0), "nothing was written");
 }
