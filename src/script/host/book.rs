@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pair::Pair;
 use super::pairs::PairView;
-use super::{Host, Invocation, block_on, error, host, located};
+use super::{error, host, located};
 
 type Result<T> = std::result::Result<T, Box<rhai::EvalAltResult>>;
 
@@ -257,17 +257,6 @@ fn legacy(
     }))
 }
 
-/// The stored JSON under `key` in the script's state in the database.
-fn stored(invocation: &Invocation, host: &Host, key: &str) -> Result<Option<serde_json::Value>> {
-    let text = block_on(host, host.store.script_state(&invocation.script, key))
-        .map_err(|failure| error(format!("pairs::book: reading state failed: {failure}")))?;
-    text.map(|text| {
-        serde_json::from_str(&text)
-            .map_err(|failure| error(format!("pairs::book: state `{key}` is not JSON: {failure}")))
-    })
-    .transpose()
-}
-
 /// The book of `pair`: from the overlay in a backtest, the database otherwise.
 fn load(pair: &Pair) -> Result<PairBook> {
     let (invocation, host) = host()?;
@@ -286,7 +275,7 @@ fn load(pair: &Pair) -> Result<PairBook> {
             .and_then(|value| value.clone().try_cast::<PairBook>())
             .unwrap_or_else(|| PairBook::new(fresh())));
     }
-    if let Some(value) = stored(&invocation, &host, &key(name))? {
+    if let Some(value) = super::state::stored(&invocation, &host, &key(name))? {
         return serde_json::from_value(value)
             .map(PairBook::new)
             .map_err(|failure| {
@@ -295,30 +284,18 @@ fn load(pair: &Pair) -> Result<PairBook> {
                 ))
             });
     }
-    let state = legacy(name, |key| stored(&invocation, &host, key))?.unwrap_or_else(fresh);
+    let state =
+        legacy(name, |key| super::state::stored(&invocation, &host, key))?.unwrap_or_else(fresh);
     Ok(PairBook::new(state))
 }
 
 /// Writes `book` where [`load`] reads it.
 fn save(book: &PairBook) -> Result<()> {
     let (invocation, host) = host()?;
-    if let Some(overlay) = &invocation.overlay {
-        overlay
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key(&book.pair), Dynamic::from(book.clone()));
-        return Ok(());
-    }
-    let json = serde_json::to_string(&**book)
-        .map_err(|failure| error(format!("pairs::book: {failure}")))?;
-    let now = host.clock.now();
-    block_on(
-        &host,
-        host.store
-            .set_script_state(&invocation.script, &key(&book.pair), &json, now),
-    )
-    .map_err(|failure| error(format!("pairs::book: saving failed: {failure}")))
+    let value = Dynamic::from(book.clone());
+    super::state::put(&invocation, &host, &key(&book.pair), value, |_| {
+        serde_json::to_string(&**book).map_err(|failure| error(format!("pairs::book: {failure}")))
+    })
 }
 
 fn now_ms() -> Result<i64> {

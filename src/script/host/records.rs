@@ -58,6 +58,41 @@ fn run_id(invocation: &Invocation) -> Option<i64> {
     invocation.flow.as_ref().and_then(|flow| flow.run_id)
 }
 
+/// A row of one of the pair tables.
+enum Row {
+    Spread(SpreadRecord),
+    Signal(SignalRecord),
+    Performance(PairPerformanceRecord),
+}
+
+/// Writes `row` where the call's rows go: a backtest's recorder, else the database.
+fn write(invocation: &Invocation, host: &Host, row: Row) -> Result<Dynamic> {
+    if let Some(overlay) = &invocation.overlay {
+        match row {
+            Row::Spread(record) => overlay.recorder.spread(record),
+            Row::Signal(record) => overlay.recorder.signal(record),
+            Row::Performance(record) => overlay.recorder.performance(record),
+        }
+        return Ok(Dynamic::UNIT);
+    }
+    let (written, what) = match &row {
+        Row::Spread(record) => (
+            block_on(host, host.store.record_spread(record)),
+            "db::record_spread",
+        ),
+        Row::Signal(record) => (
+            block_on(host, host.store.record_signal(record)),
+            "db::record_signal",
+        ),
+        Row::Performance(record) => (
+            block_on(host, host.store.record_pair_performance(record)),
+            "db::record_pair_performance",
+        ),
+    };
+    written.map_err(|failure| error(format!("{what} failed: {failure}")))?;
+    Ok(Dynamic::UNIT)
+}
+
 fn record_spread(pair: &str, fields: &Map) -> Result<Dynamic> {
     only(
         fields,
@@ -76,17 +111,7 @@ fn record_spread(pair: &str, fields: &Map) -> Result<Dynamic> {
         script_hash: Some(invocation.hash.clone()),
         run_id: run_id(&invocation),
     };
-    write_spread(&invocation, &host, record)
-}
-
-fn write_spread(invocation: &Invocation, host: &Host, record: SpreadRecord) -> Result<Dynamic> {
-    if let Some(overlay) = &invocation.overlay {
-        overlay.recorder.spread(record);
-        return Ok(Dynamic::UNIT);
-    }
-    block_on(host, host.store.record_spread(&record))
-        .map_err(|failure| error(format!("db::record_spread failed: {failure}")))?;
-    Ok(Dynamic::UNIT)
+    write(&invocation, &host, Row::Spread(record))
 }
 
 /// `db::record_spread(pair, model)`: the model's fit as the pair's spread row.
@@ -104,7 +129,7 @@ fn spread_of(pair: &Pair, model: &PairView) -> Result<Dynamic> {
         script_hash: Some(invocation.hash.clone()),
         run_id: run_id(&invocation),
     };
-    write_spread(&invocation, &host, record)
+    write(&invocation, &host, Row::Spread(record))
 }
 
 /// The fit of a ready model, or an error naming `what` and why the model is not ready.
@@ -151,7 +176,7 @@ fn record_signal(pair: &str, fields: &Map) -> Result<Dynamic> {
         script_hash: Some(invocation.hash.clone()),
         run_id: run_id(&invocation),
     };
-    write_signal(&invocation, &host, record)
+    write(&invocation, &host, Row::Signal(record))
 }
 
 /// The `signal` field, one of the strategy's signals.
@@ -173,16 +198,6 @@ fn signal_named(fields: &Map) -> Result<String> {
         )));
     }
     Ok(signal)
-}
-
-fn write_signal(invocation: &Invocation, host: &Host, record: SignalRecord) -> Result<Dynamic> {
-    if let Some(overlay) = &invocation.overlay {
-        overlay.recorder.signal(record);
-        return Ok(Dynamic::UNIT);
-    }
-    block_on(host, host.store.record_signal(&record))
-        .map_err(|failure| error(format!("db::record_signal failed: {failure}")))?;
-    Ok(Dynamic::UNIT)
 }
 
 /// `db::record_signal(pair, model, #{ signal, reason, position, pair_trade_id })`: the z-score
@@ -208,7 +223,7 @@ fn signal_of(pair: &Pair, model: &PairView, fields: &Map) -> Result<Dynamic> {
         script_hash: Some(invocation.hash.clone()),
         run_id: run_id(&invocation),
     };
-    write_signal(&invocation, &host, record)
+    write(&invocation, &host, Row::Signal(record))
 }
 
 fn record_performance(pair: &str, fields: &Map) -> Result<Dynamic> {
@@ -249,21 +264,7 @@ fn record_performance(pair: &str, fields: &Map) -> Result<Dynamic> {
         script_hash: Some(invocation.hash.clone()),
         updated_at: host.clock.now(),
     };
-    write_performance(&invocation, &host, record)
-}
-
-fn write_performance(
-    invocation: &Invocation,
-    host: &Host,
-    record: PairPerformanceRecord,
-) -> Result<Dynamic> {
-    if let Some(overlay) = &invocation.overlay {
-        overlay.recorder.performance(record);
-        return Ok(Dynamic::UNIT);
-    }
-    block_on(host, host.store.record_pair_performance(&record))
-        .map_err(|failure| error(format!("db::record_pair_performance failed: {failure}")))?;
-    Ok(Dynamic::UNIT)
+    write(&invocation, &host, Row::Performance(record))
 }
 
 /// `db::record_pair_performance(pair, model, book)`: the pair's standing from its book at the
@@ -293,7 +294,7 @@ fn performance_of(pair: &Pair, model: &PairView, book: &PairBook) -> Result<Dyna
         script_hash: Some(invocation.hash.clone()),
         updated_at: now,
     };
-    write_performance(&invocation, &host, record)
+    write(&invocation, &host, Row::Performance(record))
 }
 
 /// Adds the pair-table writes to the `db` module: each with the pair's name and a map of its

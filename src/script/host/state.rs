@@ -3,7 +3,7 @@
 
 use rhai::{Array, Dynamic, Module, NativeCallContext};
 
-use super::{block_on, error, host, located};
+use super::{Host, Invocation, block_on, error, host, located};
 
 /// Longest key accepted.
 const MAX_KEY_LENGTH: usize = 200;
@@ -17,80 +17,95 @@ fn check_key(key: &str) -> Result<(), Box<rhai::EvalAltResult>> {
     Ok(())
 }
 
+/// The value under `key`, or `default` when there is none.
+fn get(key: &str, default: Dynamic) -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+    check_key(key)?;
+    let (invocation, host) = host()?;
+    if let Some(overlay) = &invocation.overlay {
+        let state = overlay
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        return Ok(state.get(key).cloned().unwrap_or(default));
+    }
+    match stored(&invocation, &host, key)? {
+        None => Ok(default),
+        Some(value) => rhai::serde::to_dynamic(value),
+    }
+}
+
+/// The JSON stored under `key` in the calling script's state in the database.
+pub(super) fn stored(
+    invocation: &Invocation,
+    host: &Host,
+    key: &str,
+) -> Result<Option<serde_json::Value>, Box<rhai::EvalAltResult>> {
+    let text = block_on(host, host.store.script_state(&invocation.script, key))
+        .map_err(|failure| error(format!("reading state `{key}` failed: {failure}")))?;
+    text.map(|text| {
+        serde_json::from_str(&text)
+            .map_err(|failure| error(format!("state `{key}` is not valid JSON: {failure}")))
+    })
+    .transpose()
+}
+
+/// Keeps `value` under `key`: as it is in a backtest's overlay, else as the JSON text `json`
+/// makes of it in the database (only made there: the overlay keeps any value).
+pub(super) fn put(
+    invocation: &Invocation,
+    host: &Host,
+    key: &str,
+    value: Dynamic,
+    json: impl FnOnce(&Dynamic) -> Result<String, Box<rhai::EvalAltResult>>,
+) -> Result<(), Box<rhai::EvalAltResult>> {
+    if let Some(overlay) = &invocation.overlay {
+        overlay
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.to_owned(), value);
+        return Ok(());
+    }
+    let text = json(&value)?;
+    let now = host.clock.now();
+    block_on(
+        host,
+        host.store
+            .set_script_state(&invocation.script, key, &text, now),
+    )
+    .map_err(|failure| error(format!("saving state `{key}` failed: {failure}")))
+}
+
 /// The `state` module.
 pub fn module() -> Module {
     let mut module = Module::new();
     module.set_native_fn("get", |context: NativeCallContext, key: &str| {
-        located(&context, || {
-            check_key(key)?;
-            let (invocation, host) = host()?;
-            if let Some(overlay) = &invocation.overlay {
-                let state = overlay
-                    .state
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                return Ok(state.get(key).cloned().unwrap_or(Dynamic::UNIT));
-            }
-            let stored = block_on(&host, host.store.script_state(&invocation.script, key))
-                .map_err(|failure| error(format!("state::get failed: {failure}")))?;
-            match stored {
-                None => Ok(Dynamic::UNIT),
-                Some(text) => {
-                    let value: serde_json::Value =
-                        serde_json::from_str(&text).map_err(|failure| {
-                            error(format!("state `{key}` is not valid JSON: {failure}"))
-                        })?;
-                    rhai::serde::to_dynamic(value)
-                }
-            }
-        })
+        located(&context, || get(key, Dynamic::UNIT))
     });
     module.set_native_fn(
         "get",
         |context: NativeCallContext, key: &str, default: Dynamic| {
+            located(&context, || get(key, default))
+        },
+    );
+    module.set_native_fn(
+        "set",
+        |context: NativeCallContext, key: &str, value: Dynamic| {
             located(&context, || {
                 check_key(key)?;
                 let (invocation, host) = host()?;
-                if let Some(overlay) = &invocation.overlay {
-                    let state = overlay
-                        .state
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    return Ok(state.get(key).cloned().unwrap_or(default));
-                }
-                let stored = block_on(&host, host.store.script_state(&invocation.script, key))
-                    .map_err(|failure| error(format!("state::get failed: {failure}")))?;
-                match stored {
-                    None => Ok(default),
-                    Some(text) => {
-                        let value: serde_json::Value =
-                            serde_json::from_str(&text).map_err(|failure| {
-                                error(format!("state `{key}` is not valid JSON: {failure}"))
-                            })?;
-                        rhai::serde::to_dynamic(value)
-                    }
-                }
+                put(&invocation, &host, key, value, |value| {
+                    let json: serde_json::Value = rhai::serde::from_dynamic(value).map_err(|_| {
+                        error(format!(
+                            "state::set(`{key}`): a {} cannot be stored; use numbers, strings, booleans, arrays and maps",
+                            value.type_name()
+                        ))
+                    })?;
+                    Ok(json.to_string())
+                })
             })
         },
     );
-    module.set_native_fn("set", |context: NativeCallContext, key: &str, value: Dynamic| located(&context, || {
-        check_key(key)?;
-        let (invocation, host) = host()?;
-        if let Some(overlay) = &invocation.overlay {
-            overlay
-                .state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(key.to_owned(), value);
-            return Ok(());
-        }
-        let json: serde_json::Value = rhai::serde::from_dynamic(&value)
-            .map_err(|_| error(format!("state::set(`{key}`): a {} cannot be stored; use numbers, strings, booleans, arrays and maps", value.type_name())))?;
-        let now = host.clock.now();
-        block_on(&host, host.store.set_script_state(&invocation.script, key, &json.to_string(), now))
-            .map_err(|failure| error(format!("state::set failed: {failure}")))?;
-        Ok(())
-    }));
     module.set_native_fn("remove", |context: NativeCallContext, key: &str| {
         located(&context, || {
             check_key(key)?;
