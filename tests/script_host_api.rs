@@ -845,3 +845,125 @@ async fn the_pair_writes_refuse_a_model_that_is_not_ready_and_an_unknown_field()
         .expect("the counts");
     assert_eq!((spreads, signals), (0, 0), "nothing was written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_cycle_writes_the_three_pair_rows_and_returns_the_cycles_outcome() {
+    let project = project_with_market(after_the_week()).await;
+    let pairs = minute_pairs();
+    let entering = r#"fn on_cycle(ctx) {
+    let pair = ctx.pairs[0];
+    let model = pairs::model(pair);
+    let book = pairs::book(pair);
+    book.open("long_spread", 30.0, 50.0, model, "pt-7");
+    let outcome = db::record_cycle(pair, model, book, "enter_long_spread", "z below -2", "pt-7");
+    #{ outcome: outcome, z: model.zscore, hedge_ratio: model.hedge_ratio }
+}
+"#;
+    project.write_strategy("entering", entering);
+    project.load().await;
+    let cycle = live_cycle(&project.runtime, "entering", &pairs).await;
+    let outcome = &cycle["outcome"];
+    assert_eq!(
+        (
+            &outcome["pair"],
+            &outcome["signal"],
+            &outcome["position"],
+            &outcome["reason"],
+            &outcome["pair_trade_id"]
+        ),
+        (
+            &json!("SIMA/SIMB"),
+            &json!("enter_long_spread"),
+            &json!("long_spread"),
+            &json!("z below -2"),
+            &json!("pt-7")
+        )
+    );
+    assert_eq!(number(&outcome["z"]), number(&cycle["z"]));
+
+    let store = &project.database.store;
+    let spreads = store.pair_spreads("SIMA/SIMB", 10).await.expect("spreads");
+    assert_eq!(spreads.len(), 1, "one spread row");
+    assert_eq!(spreads[0].hedge_ratio, number(&cycle["hedge_ratio"]));
+    assert_eq!(spreads[0].zscore, Some(number(&cycle["z"])));
+    let signals = store
+        .pair_signals(Some("SIMA/SIMB"), None, 10)
+        .await
+        .expect("the signals");
+    assert_eq!(signals.len(), 1, "one signal row");
+    let signal = &signals[0];
+    assert_eq!(
+        (
+            signal.signal.as_str(),
+            signal.position.as_str(),
+            signal.reason.as_str(),
+            signal.pair_trade_id.as_deref()
+        ),
+        (
+            "enter_long_spread",
+            "long_spread",
+            "z below -2",
+            Some("pt-7")
+        )
+    );
+    assert_eq!(signal.hedge_ratio, Some(number(&cycle["hedge_ratio"])));
+    assert!(signal.script_hash.is_some());
+    assert_eq!(
+        signal.time, spreads[0].time,
+        "one clock reading for the rows"
+    );
+    let standing = store.pair_performance().await.expect("the standing");
+    let standing = standing
+        .iter()
+        .find(|record| record.pair == "SIMA/SIMB" && record.strategy == "entering")
+        .expect("a standing row");
+    assert_eq!(
+        (standing.position.as_str(), standing.holding_hours),
+        ("long_spread", Some(0.0))
+    );
+    assert_eq!(standing.details["stop_z"], json!(3.5));
+
+    // A signal the strategy does not know, or a pair trade id that is not text, is refused at
+    // the call's line and writes none of the three rows.
+    for (name, arguments, expected) in [
+        (
+            "unknown_signal",
+            r#""buy", "", ()"#,
+            "db::record_cycle: `buy` is not a signal",
+        ),
+        (
+            "numeric_id",
+            r#""hold", "", 5"#,
+            "db::record_cycle: the pair trade id is a string or (), got i64",
+        ),
+    ] {
+        let source = format!(
+            "fn on_cycle(ctx) {{\n    let pair = ctx.pairs[0];\n    let model = pairs::model(pair);\n    let book = pairs::book(pair);\n    db::record_cycle(pair, model, book, {arguments});\n}}\n"
+        );
+        project.write_strategy(name, &source);
+        project.load().await;
+        let script = project.runtime.registry().get(name).expect("loaded");
+        let failure = project
+            .runtime
+            .call_compiled(
+                script,
+                "on_cycle",
+                cycle_context(name, "live", &pairs).expect("context"),
+                CallOptions::default(),
+            )
+            .await
+            .expect_err("the rows are refused");
+        let message = failure.error.to_string();
+        assert!(message.contains(expected), "{name}: {message}");
+        assert!(
+            message.contains(&format!(":{}", line_of(&source, "db::record_cycle"))),
+            "{name}: {message}"
+        );
+    }
+    let (spreads, signals, _) = store.pair_table_counts().await.expect("the counts");
+    assert_eq!(
+        (spreads, signals),
+        (1, 1),
+        "the refused calls wrote nothing"
+    );
+}

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Engine, INT, Map};
+use rhai::{Array, Dynamic, Engine, INT, ImmutableString, Map};
 
 use crate::domain::Timeframe;
 use crate::strategy::{PairConfig, PairsFile};
@@ -19,6 +19,8 @@ pub struct Pair(Arc<Parsed>);
 struct Parsed {
     config: PairConfig,
     timeframe: Timeframe,
+    /// The name as a script string, shared by every outcome that names the pair.
+    name: ImmutableString,
 }
 
 impl Pair {
@@ -28,12 +30,22 @@ impl Pair {
         let timeframe = config.parameters.timeframe.parse().map_err(
             |error: crate::domain::TimeframeError| format!("pair {}: {error}", config.name),
         )?;
-        Ok(Self(Arc::new(Parsed { config, timeframe })))
+        let name = config.name.as_str().into();
+        Ok(Self(Arc::new(Parsed {
+            config,
+            timeframe,
+            name,
+        })))
     }
 
     /// The pair's configuration.
     pub fn config(&self) -> &PairConfig {
         &self.0.config
+    }
+
+    /// The pair's name as a script string (a reference count, not a copy).
+    pub fn name(&self) -> ImmutableString {
+        self.0.name.clone()
     }
 
     /// The bar length its model is fitted on.
@@ -64,7 +76,7 @@ fn integer(value: u32) -> INT {
 pub fn register(engine: &mut Engine) {
     engine
         .register_type_with_name::<Pair>("Pair")
-        .register_get("name", |pair: &mut Pair| pair.config().name.clone())
+        .register_get("name", |pair: &mut Pair| pair.name())
         .register_get("leg_a", |pair: &mut Pair| pair.config().leg_a.to_string())
         .register_get("leg_b", |pair: &mut Pair| pair.config().leg_b.to_string())
         .register_get("timeframe", |pair: &mut Pair| {
