@@ -44,7 +44,8 @@ pub struct SignalRecord {
     pub zscore: Option<f64>,
     /// The hedge ratio then.
     pub hedge_ratio: Option<f64>,
-    /// The pair's position before the signal: `flat`, `long_spread`, `short_spread`.
+    /// The pair's position once the signal was acted on (an entry's row says the trade it
+    /// opened): `flat`, `long_spread`, `short_spread`.
     pub position: String,
     /// Why, for people.
     pub reason: String,

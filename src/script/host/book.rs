@@ -272,7 +272,7 @@ fn load(pair: &Pair) -> Result<PairBook> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         return Ok(state
             .get(&key(name))
-            .and_then(|value| value.clone().try_cast::<PairBook>())
+            .and_then(|value| value.read_lock::<PairBook>().map(|book| book.clone()))
             .unwrap_or_else(|| PairBook::new(fresh())));
     }
     if let Some(value) = super::state::stored(&invocation, &host, &key(name))? {
