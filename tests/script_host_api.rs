@@ -613,6 +613,22 @@ async fn live_cycle(runtime: &ScriptRuntime, name: &str, pairs: &PairsFile) -> V
     }
 }
 
+/// The error of one live cycle of strategy `name` on `runtime` over `pairs`, which must fail.
+async fn failed_cycle(runtime: &ScriptRuntime, name: &str, pairs: &PairsFile) -> String {
+    let script = runtime
+        .registry()
+        .get(name)
+        .expect("the strategy is loaded");
+    let context = cycle_context(name, "live", pairs).expect("the cycle's context");
+    match runtime
+        .call_compiled(script, "on_cycle", context, CallOptions::default())
+        .await
+    {
+        Ok(outcome) => panic!("`{name}` should have failed, returned {}", outcome.result),
+        Err(failure) => failure.error.to_string(),
+    }
+}
+
 /// A strategy that opens its pair's book when flat and closes it otherwise, writing the three
 /// pair tables from the pair, its model and its book.
 const BOOK_STRATEGY: &str = r#"fn on_cycle(ctx) {
@@ -770,18 +786,7 @@ async fn a_book_is_read_from_the_earlier_scripts_state_keys_and_refuses_a_second
     let twice = "fn on_cycle(ctx) {\n    let pair = ctx.pairs[0];\n    let model = pairs::model(pair);\n    let book = pairs::book(pair);\n    book.open(\"long_spread\", 1.0, 1.0, model, ());\n    book.open(\"short_spread\", 1.0, 1.0, model, ());\n}\n";
     project.write_strategy("twice", twice);
     project.load().await;
-    let script = project.runtime.registry().get("twice").expect("loaded");
-    let failure = project
-        .runtime
-        .call_compiled(
-            script,
-            "on_cycle",
-            cycle_context("twice", "live", &pairs).expect("context"),
-            CallOptions::default(),
-        )
-        .await
-        .expect_err("a second open is refused");
-    let message = failure.error.to_string();
+    let message = failed_cycle(&project.runtime, "twice", &pairs).await;
     assert!(message.contains("already holds a long_spread"), "{message}");
     assert!(
         message.contains(&format!(":{}", line_of(twice, "short_spread"))),
@@ -819,18 +824,7 @@ async fn the_pair_writes_refuse_a_model_that_is_not_ready_and_an_unknown_field()
             "db::record_signal: unknown field `zscore`",
         ),
     ] {
-        let script = project.runtime.registry().get(name).expect("loaded");
-        let failure = project
-            .runtime
-            .call_compiled(
-                script,
-                "on_cycle",
-                cycle_context(name, "live", pairs).expect("context"),
-                CallOptions::default(),
-            )
-            .await
-            .expect_err("the write is refused");
-        let message = failure.error.to_string();
+        let message = failed_cycle(&project.runtime, name, pairs).await;
         assert!(message.contains(expected), "{name}: {message}");
         assert!(
             message.contains(&format!(":{}", line_of(source, "db::record"))),
@@ -942,18 +936,7 @@ async fn record_cycle_writes_the_three_pair_rows_and_returns_the_cycles_outcome(
         );
         project.write_strategy(name, &source);
         project.load().await;
-        let script = project.runtime.registry().get(name).expect("loaded");
-        let failure = project
-            .runtime
-            .call_compiled(
-                script,
-                "on_cycle",
-                cycle_context(name, "live", &pairs).expect("context"),
-                CallOptions::default(),
-            )
-            .await
-            .expect_err("the rows are refused");
-        let message = failure.error.to_string();
+        let message = failed_cycle(&project.runtime, name, &pairs).await;
         assert!(message.contains(expected), "{name}: {message}");
         assert!(
             message.contains(&format!(":{}", line_of(&source, "db::record_cycle"))),

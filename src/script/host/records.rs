@@ -230,20 +230,36 @@ fn signal_of(pair: &Pair, model: &PairView, fields: &Map) -> Result<Dynamic> {
     let fit = ready(model, "db::record_signal")?;
     let (invocation, host) = host()?;
     let record = SignalRecord {
-        strategy: invocation.script.clone(),
-        pair: pair.config().name.clone(),
-        time: host.clock.now(),
         signal: signal_named(fields)?,
-        zscore: finite(fit.zscore),
-        hedge_ratio: finite(fit.beta),
         position: text(fields, "position")?.unwrap_or_else(|| "flat".to_owned()),
         reason: text(fields, "reason")?.unwrap_or_default(),
         pair_trade_id: text(fields, "pair_trade_id")?,
-        script_hash: Some(invocation.hash.clone()),
-        run_id: run_id(&invocation),
+        ..hold_row(&invocation, host.clock.now(), pair, fit)
     };
     write(&invocation, &host, Row::Signal(record))?;
     Ok(Dynamic::UNIT)
+}
+
+/// A flat pair's `hold` row at the model's z and hedge ratio, for the caller to give its signal.
+fn hold_row(
+    invocation: &Invocation,
+    now: DateTime<Utc>,
+    pair: &Pair,
+    fit: &crate::indicators::PairFit,
+) -> SignalRecord {
+    SignalRecord {
+        strategy: invocation.script.clone(),
+        pair: pair.config().name.clone(),
+        time: now,
+        signal: "hold".to_owned(),
+        zscore: finite(fit.zscore),
+        hedge_ratio: finite(fit.beta),
+        position: "flat".to_owned(),
+        reason: String::new(),
+        pair_trade_id: None,
+        script_hash: Some(invocation.hash.clone()),
+        run_id: run_id(invocation),
+    }
 }
 
 fn record_performance(pair: &str, fields: &Map) -> Result<Dynamic> {
@@ -366,17 +382,11 @@ fn cycle_of(
         &invocation,
         &host,
         Row::Signal(SignalRecord {
-            strategy: invocation.script.clone(),
-            pair: pair.config().name.clone(),
-            time: now,
             signal: signal.to_string(),
-            zscore: finite(fit.zscore),
-            hedge_ratio: finite(fit.beta),
             position: position.to_owned(),
             reason: reason.to_string(),
             pair_trade_id: pair_trade_id.clone(),
-            script_hash: Some(invocation.hash.clone()),
-            run_id: run_id(&invocation),
+            ..hold_row(&invocation, now, pair, fit)
         }),
     )?;
     write(
