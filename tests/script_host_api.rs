@@ -598,34 +598,36 @@ fn minute_pairs_text() -> String {
 }
 
 /// One live cycle of strategy `name` on `runtime` over `pairs`, as the daemon calls it.
-async fn live_cycle(runtime: &ScriptRuntime, name: &str, pairs: &PairsFile) -> Value {
+async fn cycle_call(
+    runtime: &ScriptRuntime,
+    name: &str,
+    pairs: &PairsFile,
+) -> Result<Value, String> {
     let script = runtime
         .registry()
         .get(name)
         .expect("the strategy is loaded");
     let context = cycle_context(name, "live", pairs).expect("the cycle's context");
-    match runtime
+    runtime
         .call_compiled(script, "on_cycle", context, CallOptions::default())
         .await
-    {
-        Ok(outcome) => outcome.result,
-        Err(failure) => panic!("`{name}` failed: {failure}"),
+        .map(|outcome| outcome.result)
+        .map_err(|failure| failure.error.to_string())
+}
+
+/// What one live cycle returned; it must succeed.
+async fn live_cycle(runtime: &ScriptRuntime, name: &str, pairs: &PairsFile) -> Value {
+    match cycle_call(runtime, name, pairs).await {
+        Ok(result) => result,
+        Err(message) => panic!("`{name}` failed: {message}"),
     }
 }
 
-/// The error of one live cycle of strategy `name` on `runtime` over `pairs`, which must fail.
+/// The error of one live cycle; it must fail.
 async fn failed_cycle(runtime: &ScriptRuntime, name: &str, pairs: &PairsFile) -> String {
-    let script = runtime
-        .registry()
-        .get(name)
-        .expect("the strategy is loaded");
-    let context = cycle_context(name, "live", pairs).expect("the cycle's context");
-    match runtime
-        .call_compiled(script, "on_cycle", context, CallOptions::default())
-        .await
-    {
-        Ok(outcome) => panic!("`{name}` should have failed, returned {}", outcome.result),
-        Err(failure) => failure.error.to_string(),
+    match cycle_call(runtime, name, pairs).await {
+        Ok(result) => panic!("`{name}` should have failed, returned {result}"),
+        Err(message) => message,
     }
 }
 
