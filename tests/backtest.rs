@@ -268,3 +268,49 @@ async fn tradehost_backtest_prints_metrics_writes_the_report_and_stores_the_run(
     assert_eq!(rows[0]["strategy"], serde_json::json!("pairs"));
     assert_eq!(rows[0]["bars"], serde_json::json!(842));
 }
+
+/// A strategy script of `source`, in a folder of its own, run over the simulated market.
+async fn backtest_of(source: &str) -> anyhow::Result<BacktestResult> {
+    let folder = tempfile::tempdir().expect("folder");
+    let strategy = folder.path().join("keeper.rhai");
+    std::fs::write(&strategy, source).expect("strategy");
+    let settings = BacktestSettings {
+        strategy,
+        ..settings(pairs("SIMA", "SIMB", "1Hour", 200, 60))
+    };
+    tradehost::backtest::run(settings, simulated_hourly()).await
+}
+
+/// The state a backtest keeps is what the database would give back: a value JSON changes comes
+/// back changed, as it does live, and a value live refuses is refused at the script's line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backtests_state_keeps_what_the_database_would() {
+    let round_trip = r#"fn on_cycle(ctx) {
+    state::set("kept", #{ letter: 'q', nothing: 0.0 / 0.0, count: 3, ratio: 0.25, legs: ["A", "B"] });
+    let kept = state::get("kept");
+    if type_of(kept.letter) != "string" { throw `a character came back a ${type_of(kept.letter)}`; }
+    if kept.nothing != () { throw `NaN came back ${kept.nothing}`; }
+    if type_of(kept.count) != "i64" || kept.count != 3 { throw `the count came back ${kept.count}`; }
+    if kept.ratio != 0.25 || kept.legs != ["A", "B"] { throw `kept ${kept}`; }
+    []
+}
+"#;
+    let result = backtest_of(round_trip).await.expect("the round trip runs");
+    assert!(result.cycles > 100, "{} cycles", result.cycles);
+
+    let refused = r#"fn on_cycle(ctx) {
+    let pair = ctx.pairs[0];
+    state::set("pair", pair);
+    []
+}
+"#;
+    let error = backtest_of(refused)
+        .await
+        .expect_err("a Pair cannot be stored");
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("state::set(`pair`): a Pair cannot be stored"),
+        "{message}"
+    );
+    assert!(message.contains("keeper.rhai:3:"), "{message}");
+}

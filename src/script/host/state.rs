@@ -50,7 +50,8 @@ pub(super) fn stored(
 }
 
 /// Keeps `value` under `key`: as it is in a backtest's overlay, else as the JSON text `json`
-/// makes of it in the database (only made there: the overlay keeps any value).
+/// makes of it in the database (only made there: `state::set` hands the overlay the value its
+/// JSON gives back, and a pair's book keeps its own object there).
 pub(super) fn put(
     invocation: &Invocation,
     host: &Host,
@@ -94,15 +95,21 @@ pub fn module() -> Module {
             located(&context, || {
                 check_key(key)?;
                 let (invocation, host) = host()?;
-                put(&invocation, &host, key, value, |value| {
-                    let json: serde_json::Value = rhai::serde::from_dynamic(value).map_err(|_| {
-                        error(format!(
-                            "state::set(`{key}`): a {} cannot be stored; use numbers, strings, booleans, arrays and maps",
-                            value.type_name()
-                        ))
-                    })?;
-                    Ok(json.to_string())
-                })
+                let json: serde_json::Value = rhai::serde::from_dynamic(&value).map_err(|_| {
+                    error(format!(
+                        "state::set(`{key}`): a {} cannot be stored; use numbers, strings, booleans, arrays and maps",
+                        context.engine().map_type_name(value.type_name())
+                    ))
+                })?;
+                // A backtest keeps what the database would give back, so a script reads the
+                // same value in a backtest as live (a character comes back a string, a NaN
+                // comes back ()), and what live refuses is refused here too.
+                let value = if invocation.overlay.is_some() {
+                    rhai::serde::to_dynamic(&json)?
+                } else {
+                    value
+                };
+                put(&invocation, &host, key, value, |_| Ok(json.to_string()))
             })
         },
     );
