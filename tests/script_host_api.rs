@@ -598,6 +598,20 @@ fn minute_pairs_text() -> String {
 }
 
 /// One live cycle of strategy `name` on `runtime` over `pairs`, as the daemon calls it.
+/// The SIMA/SIMB standing row that `strategy` wrote.
+async fn standing_of(
+    store: &tradehost::store::Store,
+    strategy: &str,
+) -> tradehost::store::PairPerformanceRecord {
+    store
+        .pair_performance()
+        .await
+        .expect("the standing")
+        .into_iter()
+        .find(|record| record.pair == "SIMA/SIMB" && record.strategy == strategy)
+        .expect("a standing row for the pair")
+}
+
 async fn cycle_call(
     runtime: &ScriptRuntime,
     name: &str,
@@ -721,11 +735,7 @@ async fn a_pairs_book_is_kept_in_the_database_across_a_restart_and_feeds_the_pai
     );
 
     let store = &project.database.store;
-    let standing = store.pair_performance().await.expect("the standing");
-    let standing = standing
-        .iter()
-        .find(|record| record.pair == "SIMA/SIMB" && record.strategy == "booked")
-        .expect("a standing row for the pair");
+    let standing = standing_of(store, "booked").await;
     assert_eq!(
         (standing.position.as_str(), standing.trades, standing.wins),
         ("flat", 1, 0)
@@ -908,11 +918,7 @@ async fn record_cycle_writes_the_three_pair_rows_and_returns_the_cycles_outcome(
         signal.time, spreads[0].time,
         "one clock reading for the rows"
     );
-    let standing = store.pair_performance().await.expect("the standing");
-    let standing = standing
-        .iter()
-        .find(|record| record.pair == "SIMA/SIMB" && record.strategy == "entering")
-        .expect("a standing row");
+    let standing = standing_of(store, "entering").await;
     assert_eq!(
         (standing.position.as_str(), standing.holding_hours),
         ("long_spread", Some(0.0))
